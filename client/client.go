@@ -1,0 +1,171 @@
+// Package client is the typed Go client of the tokend daemon API, spoken over
+// the daemon's unix socket. It is what the `token` command uses, and it stays
+// small: no MSAL, no keychain, no router.
+//
+//	c := client.New("")               // default socket
+//	tok, err := c.Token(ctx, client.TokenRequest{Profile: "dbx"})
+//	var e *client.Error
+//	if errors.As(err, &e) && e.Code == client.CodeLoginRequired { ... }
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// ErrUnreachable is wrapped by every error caused by not reaching the daemon.
+var ErrUnreachable = errors.New("tokend is not reachable")
+
+// Error is an error answer of the daemon.
+type Error struct {
+	Status      int
+	Code        string
+	Description string
+	RetryAfter  time.Duration
+}
+
+func (e *Error) Error() string {
+	if e.Description != "" {
+		return e.Description
+	}
+	return fmt.Sprintf("%s (HTTP %d)", e.Code, e.Status)
+}
+
+// Client talks to the daemon over its unix socket.
+type Client struct {
+	socket string
+	hc     *http.Client
+}
+
+// New returns a client for the daemon listening on socket.
+func New(socket string) *Client {
+	d := net.Dialer{Timeout: 2 * time.Second}
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "unix", socket)
+		},
+		DisableCompression: true,
+		MaxIdleConns:       4,
+	}
+	return &Client{socket: socket, hc: &http.Client{Transport: tr}}
+}
+
+// Socket is the path this client dials.
+func (c *Client) Socket() string { return c.socket }
+
+// TokenRequest selects a token. Empty Profile means the daemon's default
+// profile; empty Scopes and Resource mean the profile's scopes.
+type TokenRequest struct {
+	Profile  string
+	Scopes   []string
+	Resource string
+}
+
+// Token returns a fresh access token.
+func (c *Client) Token(ctx context.Context, req TokenRequest) (*Token, error) {
+	q := url.Values{}
+	if req.Profile != "" {
+		q.Set("profile", req.Profile)
+	}
+	for _, s := range req.Scopes {
+		q.Add("scope", s)
+	}
+	if req.Resource != "" {
+		q.Set("resource", req.Resource)
+	}
+	var t Token
+	return &t, c.do(ctx, http.MethodGet, "/v1/token?"+q.Encode(), nil, &t)
+}
+
+// Status returns the daemon's status.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	var s Status
+	return &s, c.do(ctx, http.MethodGet, "/v1/status", nil, &s)
+}
+
+// Login signs a profile in.
+func (c *Client) Login(ctx context.Context, req LoginRequest) (*LoginResult, error) {
+	var r LoginResult
+	return &r, c.do(ctx, http.MethodPost, "/v1/login", req, &r)
+}
+
+// Logout removes a profile's tokens and secrets.
+func (c *Client) Logout(ctx context.Context, profile string) error {
+	return c.do(ctx, http.MethodPost, "/v1/logout", LogoutRequest{Profile: profile}, nil)
+}
+
+// CreateCapability mints a capability for the TCP listener.
+func (c *Client) CreateCapability(ctx context.Context, req CapabilityRequest) (*Capability, error) {
+	var cp Capability
+	return &cp, c.do(ctx, http.MethodPost, "/v1/capabilities", req, &cp)
+}
+
+// RevokeCapability revokes a capability by id.
+func (c *Client) RevokeCapability(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/capabilities/"+url.PathEscape(id), nil, nil)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://tokend"+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%w at %s: %w", ErrUnreachable, c.socket, unwrapURL(err))
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("read answer of %s: %w", path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var eb ErrorBody
+		if json.Unmarshal(data, &eb) != nil || eb.Error == "" {
+			return &Error{Status: resp.StatusCode, Code: CodeInternal, Description: fmt.Sprintf("tokend answered HTTP %d", resp.StatusCode)}
+		}
+		e := &Error{Status: resp.StatusCode, Code: eb.Error, Description: eb.Description}
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
+			e.RetryAfter = time.Duration(s) * time.Second
+		}
+		return e
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("decode answer of %s: %w", path, err)
+	}
+	return nil
+}
+
+func unwrapURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}

@@ -1,0 +1,123 @@
+package client
+
+// The wire shapes of the daemon API. The daemon encodes these; this package
+// decodes them. JSON field names are part of the contract (DESIGN.md).
+
+// Token is the answer of GET /v1/token.
+type Token struct {
+	AccessToken string   `json:"access_token"`
+	TokenType   string   `json:"token_type"`
+	ExpiresOn   int64    `json:"expires_on"` // unix seconds
+	ExpiresIn   int64    `json:"expires_in"` // seconds from the moment it was served
+	Profile     string   `json:"profile"`
+	Scopes      []string `json:"scopes"`
+	Tenant      string   `json:"tenant,omitempty"`
+}
+
+// Status is the answer of GET /v1/status.
+type Status struct {
+	Version   string          `json:"version"`
+	PID       int             `json:"pid"`
+	Listeners Listeners       `json:"listeners"`
+	Store     StoreStatus     `json:"store"`
+	Profiles  []ProfileStatus `json:"profiles"`
+}
+
+// Listeners says where the daemon listens.
+type Listeners struct {
+	Socket string `json:"socket,omitempty"`
+	TCP    string `json:"tcp,omitempty"` // host:port, "" when TCP is off
+}
+
+// StoreStatus describes the secret store.
+type StoreStatus struct {
+	Backend string `json:"backend"`
+	Healthy bool   `json:"healthy"`
+	Warning string `json:"warning,omitempty"`
+}
+
+// Profile states.
+const (
+	StateReady         = "ready"
+	StateRefreshing    = "refreshing"
+	StateLoginRequired = "login_required"
+	StateError         = "error"
+)
+
+// ProfileStatus is one profile in Status. Times are unix seconds, 0 when
+// unknown.
+type ProfileStatus struct {
+	Name        string   `json:"name"`
+	Flow        string   `json:"flow"`
+	State       string   `json:"state"`
+	Account     string   `json:"account,omitempty"`
+	Scopes      []string `json:"scopes"`
+	ExpiresOn   int64    `json:"expires_on,omitempty"`
+	NextRefresh int64    `json:"next_refresh,omitempty"`
+	LastRefresh int64    `json:"last_refresh,omitempty"`
+	LastError   string   `json:"last_error,omitempty"`
+	Fix         string   `json:"fix,omitempty"` // the command that fixes login_required or error
+	Counters    Counters `json:"counters"`
+}
+
+// Counters count what happened to a profile since the daemon started.
+type Counters struct {
+	Served    int64 `json:"served"`    // tokens handed out
+	Waited    int64 `json:"waited"`    // requests that waited on the identity provider
+	Refreshes int64 `json:"refreshes"` // successful identity-provider calls
+	Failures  int64 `json:"failures"`  // failed identity-provider calls
+}
+
+// LoginRequest is the body of POST /v1/login. Only the fields of the
+// profile's flow are used.
+type LoginRequest struct {
+	Profile      string `json:"profile"`
+	Username     string `json:"username,omitempty"`
+	Password     string `json:"password,omitempty"`
+	ClientSecret string `json:"client_secret,omitempty"`
+}
+
+// LoginResult is the answer of POST /v1/login.
+type LoginResult struct {
+	Profile   string `json:"profile"`
+	Account   string `json:"account"`
+	ExpiresOn int64  `json:"expires_on"`
+}
+
+// LogoutRequest is the body of POST /v1/logout.
+type LogoutRequest struct {
+	Profile string `json:"profile"`
+}
+
+// CapabilityRequest is the body of POST /v1/capabilities.
+type CapabilityRequest struct {
+	Profile    string   `json:"profile"`
+	Scopes     []string `json:"scopes,omitempty"` // empty: any scope of the profile
+	TTLSeconds int64    `json:"ttl_seconds,omitempty"`
+}
+
+// Capability is a bearer secret for the TCP listener, scoped to one profile.
+type Capability struct {
+	ID        string   `json:"id"`
+	Token     string   `json:"token"`
+	Profile   string   `json:"profile"`
+	Scopes    []string `json:"scopes,omitempty"`
+	ExpiresOn int64    `json:"expires_on"`
+}
+
+// ErrorBody is the body of every non-2xx answer.
+type ErrorBody struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
+}
+
+// Error codes.
+const (
+	CodeInvalidRequest      = "invalid_request"
+	CodeUnauthorized        = "unauthorized"
+	CodeForbidden           = "forbidden"
+	CodeUnknownProfile      = "unknown_profile"
+	CodeLoginRequired       = "login_required"
+	CodeUpstreamUnavailable = "upstream_unavailable"
+	CodeInternal            = "internal"
+)

@@ -1,0 +1,193 @@
+// Command token is tokend's thin client: it asks the daemon over its unix
+// socket and prints. It links no MSAL, keychain or router code (a test checks).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/tokend/tokend/client"
+)
+
+const usage = `token — prints fresh Microsoft Entra ID tokens from the tokend daemon.
+
+Usage:
+  token get [PROFILE] [--scope S]... [--resource R] [-o raw|json|header|az|databricks]
+  token login PROFILE [--username U --password-stdin | --client-secret-stdin]
+  token logout PROFILE
+  token status [-o table|json]
+  token version
+
+Global flags: -p/--profile NAME (else $TOKEND_PROFILE, else the config's
+default_profile), --socket PATH (else $TOKEND_SOCKET, else the daemon's).
+
+Exit codes: 0 ok, 1 error, 2 usage, 3 daemon not reachable, 4 login required,
+5 identity provider unavailable.
+`
+
+// Exit codes.
+const (
+	exitOK          = 0
+	exitError       = 1
+	exitUsage       = 2
+	exitUnreachable = 3
+	exitLogin       = 4
+	exitUpstream    = 5
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+type usageError struct{ error }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// env is what every command gets.
+type env struct {
+	profile string // from -p, $TOKEND_PROFILE or a positional argument
+	socket  string
+	stdin   io.Reader
+	stdout  io.Writer
+	stderr  io.Writer
+}
+
+func (e *env) client() *client.Client { return client.New(resolveSocket(e.socket)) }
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	err := dispatch(ctx, e, args)
+	code, msg := exitCode(err)
+	if msg != "" {
+		fmt.Fprintf(stderr, "token: %s\n", msg)
+	}
+	if code == exitUsage {
+		fmt.Fprintf(stderr, "\n%s", usage)
+	}
+	return code
+}
+
+func dispatch(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 {
+		return usagef("no command")
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "get":
+		return cmdGet(ctx, e, args)
+	case "login":
+		return cmdLogin(ctx, e, args)
+	case "logout":
+		return cmdLogout(ctx, e, args)
+	case "status":
+		return cmdStatus(ctx, e, args)
+	case "version", "--version":
+		fmt.Fprintln(e.stdout, "token", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(e.stdout, usage)
+		return nil
+	}
+	return usagef("unknown command %q", cmd)
+}
+
+// version is set with -ldflags "-X main.version=…".
+var version = "dev"
+
+// exitCode maps an error to the documented exit code and a one-line message
+// that says what to do next.
+func exitCode(err error) (int, string) {
+	if err == nil {
+		return exitOK, ""
+	}
+	var ue usageError
+	var ce *client.Error
+	switch {
+	case errors.As(err, &ue):
+		return exitUsage, err.Error()
+	case errors.Is(err, client.ErrUnreachable):
+		return exitUnreachable, err.Error() + "\nstart the daemon with `tokend serve` (or `tokend serve --emulator` to try it offline)"
+	case errors.As(err, &ce):
+		switch ce.Code {
+		case client.CodeLoginRequired:
+			return exitLogin, ce.Description
+		case client.CodeUpstreamUnavailable:
+			return exitUpstream, ce.Description
+		}
+		return exitError, ce.Description
+	case errors.Is(err, context.Canceled):
+		return exitError, "interrupted"
+	}
+	return exitError, err.Error()
+}
+
+// flags is a flag set that accepts flags before and after positional
+// arguments, as `token get dbx -o json` needs.
+type flags struct {
+	*flag.FlagSet
+	e *env
+}
+
+func newFlags(e *env, name string) *flags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&e.profile, "p", "", "profile")
+	fs.StringVar(&e.profile, "profile", "", "profile")
+	fs.StringVar(&e.socket, "socket", "", "daemon socket")
+	return &flags{FlagSet: fs, e: e}
+}
+
+// parse returns the positional arguments.
+func (f *flags) parse(args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := f.Parse(args); err != nil {
+			return nil, usagef("%s: %v", f.Name(), err)
+		}
+		args = f.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// profileArg takes the profile from a positional argument, -p, or
+// $TOKEND_PROFILE; required says whether "" (daemon default) is allowed.
+func (f *flags) profileArg(pos []string, required bool) (string, error) {
+	switch {
+	case len(pos) > 1:
+		return "", usagef("%s: unexpected argument %q", f.Name(), pos[1])
+	case len(pos) == 1 && f.e.profile != "" && pos[0] != f.e.profile:
+		return "", usagef("%s: profile given twice (%q and %q)", f.Name(), pos[0], f.e.profile)
+	case len(pos) == 1:
+		return pos[0], nil
+	case f.e.profile != "":
+		return f.e.profile, nil
+	case os.Getenv("TOKEND_PROFILE") != "":
+		return os.Getenv("TOKEND_PROFILE"), nil
+	case required:
+		return "", usagef("%s: name a profile", f.Name())
+	}
+	return "", nil
+}
+
+// multi is a repeatable string flag.
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, " ") }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }

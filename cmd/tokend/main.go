@@ -1,0 +1,105 @@
+// Command tokend is the tokend daemon: it owns Entra ID refresh tokens, keeps
+// access tokens fresh and serves them to `token` and to SDKs. This file is
+// wiring only; the work is in package daemon.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+)
+
+const usage = `tokend — keeps Microsoft Entra ID tokens fresh and hands them out locally.
+
+Usage:
+  tokend serve [--config FILE] [--store memory] [--emulator]
+                                   run the daemon in the foreground
+  tokend emulator [--addr 127.0.0.1:8443] [--dir DIR]
+                                   run the offline Entra ID emulator alone
+  tokend config check [FILE]       validate a config file
+  tokend version                   print the version
+
+serve --emulator starts the built-in Entra ID emulator in-process and adds the
+ready profiles "demo" (client secret) and "demo-user" (username/password,
+already signed in): then run ` + "`token get demo`" + `.
+
+Environment: TOKEND_CONFIG (config file), TOKEND_SOCKET (socket path),
+TOKEND_STATE_DIR (state directory).
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	var ue usageError
+	switch {
+	case err == nil:
+	case errors.As(err, &ue):
+		fmt.Fprintf(os.Stderr, "tokend: %v\n\n%s", err, usage)
+		os.Exit(2)
+	default:
+		fmt.Fprintf(os.Stderr, "tokend: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+type usageError struct{ error }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usagef("no command")
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, stderr)
+	case "emulator":
+		return runEmulator(ctx, args, stdout, stderr)
+	case "config":
+		if len(args) == 0 || args[0] != "check" {
+			return usagef("want `tokend config check [FILE]`")
+		}
+		return configCheck(args[1:], stdout)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "tokend", version())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	case "install", "uninstall":
+		return fmt.Errorf("%s: the user service is not part of this build yet; run `tokend serve` from your session instead", cmd)
+	}
+	return usagef("unknown command %q", cmd)
+}
+
+// newFlags returns a flag set whose errors are usage errors.
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return usagef("%s: %v", fs.Name(), err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	return nil
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/daemon"
+	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/emulator"
+	"github.com/tokend/tokend/internal/entra"
+	"github.com/tokend/tokend/internal/safesocket"
+	"github.com/tokend/tokend/store"
+)
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlags("serve")
+	cfgFlag := fs.String("config", "", "config file")
+	storeFlag := fs.String("store", "", "secret store: keyring, file or memory")
+	emu := fs.Bool("emulator", false, "start the built-in Entra ID emulator with demo profiles")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	cfg, err := config.Load(config.Path(*cfgFlag), *cfgFlag != "")
+	if err != nil {
+		return err
+	}
+	backend := cfg.Daemon.Store
+	if *emu {
+		backend = "memory"
+	}
+	if *storeFlag != "" {
+		backend = *storeFlag
+	}
+	st, err := openStore(backend)
+	if err != nil {
+		return err
+	}
+
+	var em *emulator.Emulator
+	if *emu {
+		if em, err = startEmulator(ctx, cfg, st, log); err != nil {
+			return err
+		}
+		defer em.Close()
+	}
+
+	srv, err := daemon.New(daemon.Config{
+		Config: cfg,
+		Store:  st,
+		Logger: log,
+		Sources: func(p *config.Profile) (daemon.Source, error) {
+			return entra.New(p, entra.Options{Secrets: st, Logger: log})
+		},
+		Version: version(),
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	if em != nil {
+		if err := srv.Login(ctx, "demo-user", client.LoginRequest{Username: emulator.Username, Password: emulator.Password}); err != nil {
+			return fmt.Errorf("sign demo-user in to the emulator: %w", err)
+		}
+	}
+
+	sock, err := safesocket.Listen(cfg.SocketPath())
+	if err != nil {
+		if errors.Is(err, safesocket.ErrInUse) {
+			return fmt.Errorf("%w (stop it first, or set TOKEND_SOCKET to run another)", err)
+		}
+		return err
+	}
+	listeners := []net.Listener{sock}
+	if addr := cfg.Daemon.HTTPAddr(); addr != "" {
+		tcp, err := net.Listen("tcp", addr)
+		if err != nil {
+			sock.Close()
+			return fmt.Errorf("listen on %s: %w", addr, err)
+		}
+		listeners = append(listeners, tcp)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, len(listeners)+1)
+	for _, ln := range listeners {
+		wg.Go(func() { errc <- srv.Run(ctx, ln) })
+	}
+	wg.Go(func() { errc <- srv.RunRefresher(ctx) })
+
+	addrs := []string{"socket " + sock.Addr().String()}
+	if len(listeners) > 1 {
+		addrs = append(addrs, "http "+listeners[1].Addr().String())
+	}
+	log.Info("tokend ready", "version", version(), "store", backend, "listeners", strings.Join(addrs, ", "))
+	if em != nil {
+		fmt.Fprintf(stderr, "\nEntra ID emulator at %s (CA: %s)\nProfiles ready: demo (client secret), demo-user (%s, signed in)\nNext, in another terminal:\n  token get demo\n  token status\n\n",
+			em.Authority(), em.Fixture().CAFile, emulator.Username)
+	}
+
+	var first error
+	select {
+	case first = <-errc:
+	case <-ctx.Done():
+	}
+	cancel()
+	wg.Wait()
+	return first
+}
+
+func openStore(backend string) (*store.Memory, error) {
+	switch backend {
+	case "memory":
+		return store.NewMemory(), nil
+	case "keyring", "file":
+		return nil, fmt.Errorf("store %q is not available in this build yet: run `tokend serve --store memory` (sign-ins are then lost when tokend stops)", backend)
+	}
+	return nil, fmt.Errorf("unknown store %q: want keyring, file or memory", backend)
+}
+
+// startEmulator runs the emulator in-process and adds the demo profiles.
+func startEmulator(ctx context.Context, cfg *config.Config, st *store.Memory, log *slog.Logger) (*emulator.Emulator, error) {
+	stateDir, err := config.StateDir()
+	if err != nil {
+		return nil, err
+	}
+	em, err := emulator.New(emulator.Config{Dir: filepath.Join(stateDir, "emulator"), Logger: log.With("component", "emulator")})
+	if err != nil {
+		return nil, fmt.Errorf("emulator: %w", err)
+	}
+	if err := em.Start("127.0.0.1:0"); err != nil {
+		return nil, fmt.Errorf("emulator: %w", err)
+	}
+	fx := em.Fixture()
+	for _, p := range []*config.Profile{
+		{Name: "demo", Flow: "client-secret", ClientID: emulator.ConfidentialClientID},
+		{Name: "demo-user", Flow: "password", ClientID: emulator.PublicClientID},
+	} {
+		if _, taken := cfg.Profiles[p.Name]; taken {
+			log.Warn("--emulator replaces the profile of the same name in the config", "profile", p.Name)
+		}
+		p.Authority = em.Authority()
+		p.CAFile = fx.CAFile
+		p.Scopes = []string{config.DatabricksScope}
+		p.Cloud = "public"
+		cfg.Profiles[p.Name] = p
+	}
+	if cfg.DefaultProfile == "" {
+		cfg.DefaultProfile = "demo"
+	}
+	if err := st.Set(ctx, "profile/demo/client-secret", []byte(emulator.ClientSecret)); err != nil {
+		em.Close()
+		return nil, err
+	}
+	if fx.CAFile == "" {
+		em.Close()
+		return nil, errors.New("emulator wrote no CA file")
+	}
+	if _, err := os.Stat(fx.CAFile); err != nil {
+		em.Close()
+		return nil, fmt.Errorf("emulator CA: %w", err)
+	}
+	return em, nil
+}

@@ -1,0 +1,193 @@
+// Package daemon is tokend's server: it owns one token source per profile,
+// keeps every requested (profile, scopes) token fresh in the background, and
+// serves tokens over a unix socket (the caller is identified by the kernel)
+// and over loopback TCP (the caller presents a capability). One route table
+// serves both; guards run before routing.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/internal/clock"
+	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/idp"
+)
+
+// Source gets tokens for one profile from its identity provider. It never
+// answers from a cache: the daemon decides when to call it.
+type Source interface {
+	Token(ctx context.Context, scopes []string) (idp.Token, error)
+	Login(ctx context.Context, req idp.LoginRequest) (idp.Token, error)
+	Logout(ctx context.Context) error
+}
+
+// SourceFactory builds the Source of a profile.
+type SourceFactory func(p *config.Profile) (Source, error)
+
+// Store is what the daemon reports about the secret store.
+type Store interface {
+	Backend() string
+}
+
+// Config is everything a Server needs.
+type Config struct {
+	Config  *config.Config
+	Sources SourceFactory
+	Store   Store
+	Clock   clock.Clock  // nil: real time
+	Logger  *slog.Logger // nil: discard
+	Version string
+	// RefreshTimeout bounds one call to the identity provider (default 60s).
+	RefreshTimeout time.Duration
+	// IdleAfter stops background refresh of a (profile, scopes) pair nobody
+	// asked for in this long (default 12h); the next request revives it.
+	IdleAfter time.Duration
+}
+
+// Server is the daemon.
+type Server struct {
+	cfg      Config
+	clock    clock.Clock
+	log      *slog.Logger
+	profiles map[string]*profile
+	names    []string // sorted profile names
+	caps     *capabilities
+	routes   http.Handler
+	wake     chan struct{} // nudges the refresher after a foreground change
+	baseCtx  context.Context
+	stop     context.CancelFunc
+
+	mu        sync.Mutex
+	listeners client.Listeners
+}
+
+// New builds a Server. A profile whose source cannot be built is kept, in
+// state "error", so that the others still work.
+func New(cfg Config) (*Server, error) {
+	if cfg.Config == nil || cfg.Sources == nil || cfg.Store == nil {
+		return nil, errors.New("daemon: Config, Sources and Store are required")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RefreshTimeout == 0 {
+		cfg.RefreshTimeout = 60 * time.Second
+	}
+	if cfg.IdleAfter == 0 {
+		cfg.IdleAfter = 12 * time.Hour
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	s := &Server{
+		cfg:      cfg,
+		clock:    cfg.Clock,
+		log:      cfg.Logger,
+		profiles: map[string]*profile{},
+		caps:     newCapabilities(cfg.Clock),
+		wake:     make(chan struct{}, 1),
+		baseCtx:  ctx,
+		stop:     stop,
+	}
+	for name, p := range cfg.Config.Profiles {
+		pr := newProfile(p)
+		src, err := cfg.Sources(p)
+		if err != nil {
+			pr.broken = err
+			s.log.Error("profile unusable", "profile", name, "err", err)
+		}
+		pr.src = src
+		s.profiles[name] = pr
+		s.names = append(s.names, name)
+	}
+	sort.Strings(s.names)
+	s.routes = s.router()
+	return s, nil
+}
+
+// Close stops background work started by the server.
+func (s *Server) Close() { s.stop() }
+
+// Run serves the API on ln until ctx is cancelled, then shuts down
+// gracefully. A unix listener gets the peer-credential guard; a TCP listener
+// must be on loopback and gets the capability and browser guards.
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	var h http.Handler
+	switch a := ln.Addr().(type) {
+	case *net.UnixAddr:
+		h = s.socketGuard(s.routes)
+		s.setListener(func(l *client.Listeners) { l.Socket = a.Name })
+	case *net.TCPAddr:
+		if !a.IP.IsLoopback() {
+			return fmt.Errorf("refusing to serve on %s: not a loopback address", a)
+		}
+		h = s.tcpGuard(a.Port, s.routes)
+		s.setListener(func(l *client.Listeners) { l.TCP = a.String() })
+	default:
+		return fmt.Errorf("unsupported listener %T", ln.Addr())
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ConnContext:       connContext,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) setListener(f func(*client.Listeners)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(&s.listeners)
+}
+
+// Handler returns the route table behind the socket guard, for tests that
+// serve it themselves.
+func (s *Server) Handler() http.Handler { return s.socketGuard(s.routes) }
+
+func (s *Server) status() client.Status {
+	s.mu.Lock()
+	ls := s.listeners
+	s.mu.Unlock()
+	st := client.Status{
+		Version:   s.cfg.Version,
+		PID:       os.Getpid(),
+		Listeners: ls,
+		Store:     client.StoreStatus{Backend: s.cfg.Store.Backend(), Healthy: true},
+		Profiles:  []client.ProfileStatus{},
+	}
+	if st.Store.Backend == "memory" {
+		st.Store.Warning = "memory store: sign-ins are lost when the daemon stops"
+	}
+	now := s.clock.Now()
+	for _, name := range s.names {
+		st.Profiles = append(st.Profiles, s.profiles[name].status(now))
+	}
+	return st
+}

@@ -1,0 +1,244 @@
+package daemon
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/internal/clock"
+	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/emulator"
+	"github.com/tokend/tokend/internal/entra"
+	"github.com/tokend/tokend/store"
+)
+
+// harness runs a daemon against the real emulator, through real MSAL, on a
+// fake clock shared by both.
+type harness struct {
+	t     testing.TB
+	clk   *clock.Fake
+	em    *emulator.Emulator
+	srv   *Server
+	sock  string
+	tcp   string // host:port
+	unix  *http.Client
+	http  *http.Client
+	store *store.Memory
+}
+
+type harnessOpts struct {
+	noRefresher bool
+}
+
+var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+
+func newHarness(t testing.TB, o harnessOpts) *harness {
+	t.Helper()
+	h := &harness{t: t, clk: clock.NewFake(t0), store: store.NewMemory()}
+	em, err := emulator.New(emulator.Config{Clock: h.clk, Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := em.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { em.Close() })
+	h.em = em
+
+	dir, err := os.MkdirTemp("", "tkd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, em.CAPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse("test.toml", []byte(fmt.Sprintf(`
+default_profile = "app"
+[profiles.app]
+flow = "client-secret"
+client_id = %[1]q
+authority = %[3]q
+ca_file = %[4]q
+
+[profiles.user]
+flow = "password"
+client_id = %[2]q
+authority = %[3]q
+ca_file = %[4]q
+`, emulator.ConfidentialClientID, emulator.PublicClientID, em.Authority(), ca)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := h.store.Set(ctx, "profile/app/client-secret", []byte(emulator.ClientSecret)); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Config{
+		Config: cfg,
+		Store:  h.store,
+		Clock:  h.clk,
+		Sources: func(p *config.Profile) (Source, error) {
+			return entra.New(p, entra.Options{Secrets: h.store, Clock: h.clk})
+		},
+		Version: "test",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	h.srv = srv
+
+	h.sock = filepath.Join(dir, "s.sock")
+	sl, err := net.Listen("unix", h.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.tcp = tl.Addr().String()
+	for _, ln := range []net.Listener{sl, tl} {
+		go srv.Run(ctx, ln)
+	}
+	if !o.noRefresher {
+		go srv.RunRefresher(ctx)
+	}
+	h.unix = &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", h.sock)
+		},
+		MaxIdleConnsPerHost: 64,
+	}}
+	h.http = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	t.Cleanup(h.unix.CloseIdleConnections)
+	t.Cleanup(h.http.CloseIdleConnections)
+	return h
+}
+
+// settle waits until the refresher is asleep on the clock again.
+func (h *harness) settle() {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := h.clk.BlockUntil(ctx, 1); err != nil {
+		h.t.Fatalf("refresher did not go back to sleep: %v", err)
+	}
+}
+
+// waitReady waits until the refresher's start-up fetch of profile has landed.
+func (h *harness) waitReady(profile string) {
+	h.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, p := range h.srv.status().Profiles {
+			if p.Name == profile && p.ExpiresOn != 0 && p.State == client.StateReady {
+				h.settle()
+				return
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	h.t.Fatalf("profile %s never became ready: %+v", profile, h.srv.status().Profiles)
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) token(t testing.TB) client.Token {
+	t.Helper()
+	if r.status != 200 {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	var tok client.Token
+	if err := json.Unmarshal(r.body, &tok); err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func (r response) errCode(t testing.TB) string {
+	t.Helper()
+	var e client.ErrorBody
+	if err := json.Unmarshal(r.body, &e); err != nil || e.Error == "" || e.Description == "" {
+		t.Fatalf("not an error body (status %d): %s", r.status, r.body)
+	}
+	return e.Error
+}
+
+func do(t testing.TB, hc *http.Client, req *http.Request) response {
+	t.Helper()
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{resp.StatusCode, resp.Header, b}
+}
+
+// get asks over the unix socket.
+func (h *harness) get(path string) response {
+	req, _ := http.NewRequest("GET", "http://tokend"+path, nil)
+	return do(h.t, h.unix, req)
+}
+
+// post asks over the unix socket with a JSON body.
+func (h *harness) post(path string, body any) response {
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest("POST", "http://tokend"+path, strings.NewReader(string(b)))
+	req.Header.Set("Content-Type", "application/json")
+	return do(h.t, h.unix, req)
+}
+
+// claims decodes a JWT payload without verifying it (the emulator tests
+// verify signatures).
+func claims(t testing.TB, jwt string) map[string]any {
+	t.Helper()
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %d parts", len(parts))
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c map[string]any
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func unixClaim(c map[string]any, k string) time.Time {
+	f, _ := c[k].(float64)
+	return time.Unix(int64(f), 0)
+}
+
+func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }
+
+func (h *harness) profileStatus(name string) client.ProfileStatus {
+	for _, p := range h.srv.status().Profiles {
+		if p.Name == name {
+			return p
+		}
+	}
+	h.t.Fatalf("no profile %s in status", name)
+	return client.ProfileStatus{}
+}

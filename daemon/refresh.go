@@ -1,0 +1,429 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/idp"
+)
+
+// Freshness rules (DESIGN.md).
+const (
+	minServe        = 2 * time.Minute  // never serve a token with less left
+	minServeHealthy = 10 * time.Minute // under this, serve only while refresh is failing
+	latestRefresh   = 15 * time.Minute // refresh at the latest this long before expiry
+	backoffBase     = 15 * time.Second
+	backoffMax      = 10 * time.Minute
+)
+
+// profile is the daemon's state for one configured profile.
+type profile struct {
+	cfg    *config.Profile
+	src    Source
+	broken error // the source could not be built
+
+	mu          sync.Mutex
+	slots       map[string]*slot // by scopeKey
+	loginNeeded error            // set by invalid_grant & co, cleared by login
+	account     string
+	lastRefresh time.Time
+	lastErr     error
+
+	served, waited, refreshes, failures atomic.Int64
+}
+
+func newProfile(p *config.Profile) *profile {
+	return &profile{cfg: p, slots: map[string]*slot{}}
+}
+
+// slot is one (profile, scopes) token kept fresh.
+type slot struct {
+	scopes []string
+	cur    atomic.Pointer[idp.Token]
+	used   atomic.Int64 // unix nanos of the last request (daemon clock)
+
+	mu       sync.Mutex
+	call     *call     // the refresh in flight, if any
+	next     time.Time // next background refresh; zero: none scheduled
+	failures int       // consecutive failed refreshes
+}
+
+type call struct {
+	done chan struct{}
+	tok  idp.Token
+	err  error
+}
+
+func scopeKey(scopes []string) string { return strings.Join(scopes, " ") }
+
+// normScopes sorts and de-duplicates scopes so that equal sets share a slot.
+func normScopes(scopes []string) []string {
+	out := slices.Clone(scopes)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// slot returns the slot of scopes, creating it.
+func (p *profile) slot(scopes []string) *slot {
+	k := scopeKey(scopes)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sl := p.slots[k]
+	if sl == nil {
+		sl = &slot{scopes: scopes}
+		p.slots[k] = sl
+	}
+	return sl
+}
+
+// servable reports whether t may be handed out at now.
+func servable(t *idp.Token, now time.Time, failing bool) bool {
+	if t == nil {
+		return false
+	}
+	left := t.ExpiresOn.Sub(now)
+	return left >= minServeHealthy || (failing && left >= minServe)
+}
+
+// token returns a token for (p, scopes), from memory when fresh enough, else
+// by waiting on the one refresh in flight for this slot.
+func (s *Server) token(ctx context.Context, p *profile, scopes []string) (idp.Token, error) {
+	if p.broken != nil {
+		return idp.Token{}, &apiError{status: 400, code: client.CodeInvalidRequest, desc: fmt.Sprintf("profile %s cannot be used: %v", p.cfg.Name, p.broken)}
+	}
+	sl := p.slot(scopes)
+	now := s.clock.Now()
+	sl.used.Store(now.UnixNano())
+	failing := p.failing(sl)
+	if t := sl.cur.Load(); servable(t, now, failing) {
+		p.served.Add(1)
+		return *t, nil
+	}
+	if err := p.needsLogin(); err != nil {
+		return idp.Token{}, s.apiErrorFor(p, err, sl)
+	}
+	p.waited.Add(1)
+	t, err := s.refresh(ctx, p, sl, false)
+	if err == nil {
+		p.served.Add(1)
+		return t, nil
+	}
+	// The refresh failed: a token that is still valid is better than none.
+	if cur := sl.cur.Load(); servable(cur, s.clock.Now(), true) {
+		p.served.Add(1)
+		return *cur, nil
+	}
+	return idp.Token{}, err
+}
+
+func (p *profile) needsLogin() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.loginNeeded
+}
+
+func (p *profile) failing(sl *slot) bool {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	return sl.failures > 0
+}
+
+// refresh joins the refresh in flight for sl, or starts one. The refresh
+// itself is detached from ctx: a caller that gives up does not cancel it for
+// the others. A refresh started by a request (not by the refresher) wakes the
+// refresher afterwards, so that it sees the new schedule.
+func (s *Server) refresh(ctx context.Context, p *profile, sl *slot, fromRefresher bool) (idp.Token, error) {
+	sl.mu.Lock()
+	c := sl.call
+	if c == nil {
+		c = &call{done: make(chan struct{})}
+		sl.call = c
+		go s.runRefresh(p, sl, c, !fromRefresher)
+	}
+	sl.mu.Unlock()
+	select {
+	case <-c.done:
+		return c.tok, c.err
+	case <-ctx.Done():
+		return idp.Token{}, ctx.Err()
+	}
+}
+
+func (s *Server) runRefresh(p *profile, sl *slot, c *call, nudge bool) {
+	ctx, cancel := context.WithTimeout(s.baseCtx, s.cfg.RefreshTimeout)
+	defer cancel()
+	tok, err := p.src.Token(ctx, sl.scopes)
+	now := s.clock.Now()
+
+	sl.mu.Lock()
+	if err == nil {
+		sl.cur.Store(&tok)
+		sl.failures = 0
+		sl.next = nextRefresh(now, tok.ExpiresOn)
+	} else {
+		sl.failures++
+		sl.next = now.Add(backoff(sl.failures, idp.RetryAfter(err)))
+		if errors.Is(err, idp.ErrLoginRequired) {
+			sl.next = time.Time{} // nothing to retry until the user signs in
+		}
+	}
+	sl.call = nil
+	sl.mu.Unlock()
+
+	p.mu.Lock()
+	p.lastErr = err
+	if err == nil {
+		p.lastRefresh = now
+		p.loginNeeded = nil
+		if tok.Account != "" {
+			p.account = tok.Account
+		}
+	} else if errors.Is(err, idp.ErrLoginRequired) {
+		p.loginNeeded = err
+	}
+	p.mu.Unlock()
+
+	if err == nil {
+		p.refreshes.Add(1)
+		s.log.Info("token refreshed", "profile", p.cfg.Name, "scopes", sl.scopes, "account", tok.Account,
+			"expires_on", tok.ExpiresOn.UTC().Format(time.RFC3339), "next_refresh", sl.nextAt().UTC().Format(time.RFC3339))
+	} else {
+		p.failures.Add(1)
+		s.log.Warn("token refresh failed", "profile", p.cfg.Name, "scopes", sl.scopes, "err", err)
+		err = s.apiErrorFor(p, err, sl)
+	}
+	c.tok, c.err = tok, err
+	close(c.done)
+	if nudge {
+		s.nudge()
+	}
+}
+
+func (sl *slot) nextAt() time.Time {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	return sl.next
+}
+
+// nextRefresh is when a token obtained at now should be replaced: at half
+// its remaining life, less up to 5% jitter, and never later than 15 minutes
+// before it expires. Jitter only ever moves a refresh earlier, so a served
+// token always has at least half its life left.
+func nextRefresh(now, exp time.Time) time.Time {
+	life := exp.Sub(now)
+	if life <= 0 {
+		return now
+	}
+	jitter := time.Duration(rand.Int64N(int64(life/20) + 1))
+	at := now.Add(life/2 - jitter)
+	if latest := exp.Add(-latestRefresh); at.After(latest) {
+		at = latest
+	}
+	if at.Before(now) { // tokens shorter than 30 minutes
+		at = now.Add(life / 2)
+	}
+	return at
+}
+
+// backoff is exponential with full jitter, at least the provider's
+// Retry-After.
+func backoff(failures int, retryAfter time.Duration) time.Duration {
+	d := backoffBase << min(failures-1, 10)
+	if d > backoffMax || d <= 0 {
+		d = backoffMax
+	}
+	d = time.Duration(rand.Int64N(int64(d)) + 1)
+	return max(d, retryAfter)
+}
+
+// nudge wakes the refresher so it re-reads the schedule.
+func (s *Server) nudge() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// RunRefresher refreshes tokens in the background until ctx is done. At
+// start it fetches every profile's token for its configured scopes (unless a
+// login just did), so even the first request is usually served from memory.
+func (s *Server) RunRefresher(ctx context.Context) error {
+	now := s.clock.Now()
+	for _, name := range s.names {
+		p := s.profiles[name]
+		if p.broken != nil {
+			continue
+		}
+		sl := p.slot(normScopes(p.cfg.Scopes))
+		sl.used.Store(now.UnixNano())
+		sl.mu.Lock()
+		if sl.cur.Load() == nil && sl.next.IsZero() {
+			sl.next = now
+		}
+		sl.mu.Unlock()
+	}
+	for {
+		now := s.clock.Now()
+		due, next := s.due(now)
+		if len(due) > 0 {
+			var wg sync.WaitGroup
+			for _, d := range due {
+				wg.Go(func() { _, _ = s.refresh(ctx, d.p, d.sl, true) })
+			}
+			wg.Wait()
+			continue
+		}
+		if next.IsZero() {
+			next = now.Add(time.Hour)
+		}
+		// The deadline is absolute: time that passed since due() ran
+		// shortens the wait instead of delaying the refresh.
+		t := s.clock.NewTimer(next.Sub(s.clock.Now()))
+		select {
+		case <-t.C():
+		case <-s.wake:
+			t.Stop()
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		}
+	}
+}
+
+type dueSlot struct {
+	p  *profile
+	sl *slot
+}
+
+// due lists the slots whose refresh time has come, and the earliest future
+// refresh time of the others.
+func (s *Server) due(now time.Time) (due []dueSlot, next time.Time) {
+	idleBefore := now.Add(-s.cfg.IdleAfter).UnixNano()
+	for _, name := range s.names {
+		p := s.profiles[name]
+		p.mu.Lock()
+		for _, sl := range p.slots {
+			if sl.used.Load() < idleBefore {
+				continue
+			}
+			sl.mu.Lock()
+			at, busy := sl.next, sl.call != nil
+			sl.mu.Unlock()
+			switch {
+			case at.IsZero() || busy:
+			case !at.After(now):
+				due = append(due, dueSlot{p, sl})
+			case next.IsZero() || at.Before(next):
+				next = at
+			}
+		}
+		p.mu.Unlock()
+	}
+	return due, next
+}
+
+// install makes t the current token of the profile's own scopes (after a
+// login) and forgets the tokens of other scopes, which may belong to another
+// account.
+func (s *Server) install(p *profile, t idp.Token) {
+	now := s.clock.Now()
+	p.mu.Lock()
+	p.slots = map[string]*slot{}
+	p.loginNeeded, p.lastErr = nil, nil
+	p.lastRefresh = now
+	p.account = t.Account
+	p.mu.Unlock()
+	sl := p.slot(normScopes(p.cfg.Scopes))
+	sl.used.Store(now.UnixNano())
+	sl.mu.Lock()
+	sl.cur.Store(&t)
+	sl.next = nextRefresh(now, t.ExpiresOn)
+	sl.mu.Unlock()
+	p.refreshes.Add(1)
+	s.nudge()
+}
+
+// forget drops every token of the profile (after a logout).
+func (s *Server) forget(p *profile) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.slots = map[string]*slot{}
+	p.account = ""
+	p.loginNeeded = idp.ErrLoginRequired
+}
+
+func (p *profile) status(now time.Time) client.ProfileStatus {
+	st := client.ProfileStatus{
+		Name:   p.cfg.Name,
+		Flow:   p.cfg.Flow,
+		State:  client.StateReady,
+		Scopes: p.cfg.Scopes,
+		Counters: client.Counters{
+			Served: p.served.Load(), Waited: p.waited.Load(),
+			Refreshes: p.refreshes.Load(), Failures: p.failures.Load(),
+		},
+	}
+	if p.broken != nil {
+		st.State, st.LastError = client.StateError, p.broken.Error()
+		st.Fix = "fix profiles." + p.cfg.Name + " in the config, then restart tokend"
+		return st
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st.Account = p.account
+	st.LastRefresh = unix(p.lastRefresh)
+	if p.lastErr != nil {
+		st.LastError = p.lastErr.Error()
+	}
+	var busy, failing bool
+	main := p.slots[scopeKey(normScopes(p.cfg.Scopes))]
+	for _, sl := range p.slots {
+		sl.mu.Lock()
+		busy = busy || sl.call != nil
+		failing = failing || sl.failures > 0
+		if sl == main || main == nil {
+			if t := sl.cur.Load(); t != nil {
+				st.ExpiresOn = t.ExpiresOn.Unix()
+			}
+			st.NextRefresh = unix(sl.next)
+		}
+		sl.mu.Unlock()
+	}
+	switch {
+	case p.loginNeeded != nil:
+		st.State = client.StateLoginRequired
+		st.Fix = loginHint(p.cfg)
+	case busy:
+		st.State = client.StateRefreshing
+	case failing:
+		st.State = client.StateError
+	}
+	return st
+}
+
+func unix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+// loginHint is the command that signs a profile in.
+func loginHint(p *config.Profile) string {
+	switch p.Flow {
+	case "client-secret":
+		return "token login " + p.Name + " --client-secret-stdin"
+	case "password":
+		return "token login " + p.Name + " --username USER --password-stdin"
+	}
+	return "token login " + p.Name
+}

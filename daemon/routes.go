@@ -1,0 +1,34 @@
+package daemon
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/tokend/tokend/client"
+)
+
+// router is the one route table, served on the socket and on TCP. Routes
+// marked socketOnly refuse TCP callers: a capability buys tokens, nothing else.
+func (s *Server) router() http.Handler {
+	r := chi.NewRouter()
+	r.NotFound(s.h(func(w http.ResponseWriter, r *http.Request) error {
+		return newError(client.CodeInvalidRequest, "no such endpoint: %s", r.URL.Path)
+	}))
+	r.MethodNotAllowed(s.h(func(w http.ResponseWriter, r *http.Request) error {
+		return errorf(http.StatusMethodNotAllowed, client.CodeInvalidRequest, "method %s not allowed on %s", r.Method, r.URL.Path)
+	}))
+	r.Get("/healthz", s.h(s.handleHealth))
+	r.Route("/v1", func(r chi.Router) {
+		r.Get("/token", s.h(s.handleToken))
+		r.Group(func(r chi.Router) {
+			r.Use(socketOnly(s))
+			r.Get("/status", s.h(s.handleStatus))
+			r.Post("/login", s.h(s.handleLogin))
+			r.Post("/logout", s.h(s.handleLogout))
+			r.Post("/capabilities", s.h(s.handleCreateCapability))
+			r.Delete("/capabilities/{id}", s.h(s.handleRevokeCapability))
+		})
+	})
+	return r
+}

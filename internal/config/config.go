@@ -1,0 +1,309 @@
+// Package config reads tokend's TOML configuration: the daemon's listeners and
+// store, and the profiles (one Entra identity and scope set each). Decoding is
+// strict: an unknown key is an error that names the file, the line and the key.
+//
+// Secrets never live here: client secrets, certificate keys and refresh tokens
+// go to the store.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// DatabricksScope is the default scope: the Azure Databricks resource.
+const DatabricksScope = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default"
+
+// Flows are the sign-in flows a profile can name.
+var Flows = []string{
+	"browser", "device-code", "password", "refresh-token", "client-secret",
+	"client-certificate", "azure-cli", "managed-identity", "workload-identity",
+}
+
+// Stores are the secret store backends.
+var Stores = []string{"keyring", "file", "memory"}
+
+// Config is a whole configuration file.
+type Config struct {
+	Path           string              `toml:"-"` // where it was read from; "" when built in code
+	DefaultProfile string              `toml:"default_profile"`
+	Daemon         Daemon              `toml:"daemon"`
+	Profiles       map[string]*Profile `toml:"profiles"`
+}
+
+// Daemon configures the listeners and the store.
+type Daemon struct {
+	Socket string  `toml:"socket"` // "" → DefaultSocket()
+	HTTP   *string `toml:"http"`   // nil → "127.0.0.1:0"; "" → no TCP listener
+	Store  string  `toml:"store"`  // "" → keyring
+}
+
+// Profile is one identity and the scopes asked for it.
+type Profile struct {
+	Name                     string   `toml:"-"`
+	Flow                     string   `toml:"flow"`
+	Tenant                   string   `toml:"tenant"`
+	ClientID                 string   `toml:"client_id"`
+	Scopes                   []string `toml:"scopes"`
+	Cloud                    string   `toml:"cloud"`
+	Authority                string   `toml:"authority"`
+	CAFile                   string   `toml:"ca_file"`
+	DatabricksHost           string   `toml:"databricks_host"`
+	AzureWorkspaceResourceID string   `toml:"azure_workspace_resource_id"`
+}
+
+// AuthorityHosts maps a cloud name to its Entra ID host.
+var AuthorityHosts = map[string]string{
+	"public": "login.microsoftonline.com",
+	"usgov":  "login.microsoftonline.us",
+	"china":  "login.chinacloudapi.cn",
+}
+
+// AuthorityURL is the authority MSAL is given: the override when set, else
+// the cloud's host and the tenant.
+func (p *Profile) AuthorityURL() string {
+	if p.Authority != "" {
+		return strings.TrimRight(p.Authority, "/")
+	}
+	return "https://" + AuthorityHosts[p.Cloud] + "/" + p.Tenant
+}
+
+// HTTPAddr is the TCP listen address, "" when TCP is off.
+func (d Daemon) HTTPAddr() string {
+	if d.HTTP == nil {
+		return "127.0.0.1:0"
+	}
+	return *d.HTTP
+}
+
+// Path returns the config file to read: flag, else $TOKEND_CONFIG, else
+// <user config dir>/tokend/config.toml.
+func Path(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if p := os.Getenv("TOKEND_CONFIG"); p != "" {
+		return p
+	}
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "tokend", "config.toml")
+}
+
+// Load reads and validates the file at path. A file that does not exist
+// yields an empty, valid configuration unless mustExist is set.
+func Load(path string, mustExist bool) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && !mustExist {
+		c := &Config{Path: path}
+		return c, c.normalize()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes and validates a configuration; name is used in errors.
+func Parse(name string, data []byte) (*Config, error) {
+	c := &Config{Path: name}
+	dec := toml.NewDecoder(strings.NewReader(string(data))).DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return nil, decodeError(name, err)
+	}
+	if err := c.normalize(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return c, nil
+}
+
+func decodeError(name string, err error) error {
+	var strict *toml.StrictMissingError
+	if errors.As(err, &strict) && len(strict.Errors) > 0 {
+		msgs := make([]string, 0, len(strict.Errors))
+		for _, e := range strict.Errors {
+			line, _ := e.Position()
+			msgs = append(msgs, fmt.Sprintf("%s:%d: unknown key %q", name, line, strings.Join(e.Key(), ".")))
+		}
+		return errors.New(strings.Join(msgs, "\n"))
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		line, _ := de.Position()
+		msg := strings.TrimPrefix(de.Error(), "toml: ")
+		if k := de.Key(); len(k) > 0 {
+			return fmt.Errorf("%s:%d: key %q: %s", name, line, strings.Join(k, "."), msg)
+		}
+		return fmt.Errorf("%s:%d: %s", name, line, msg)
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
+
+var profileName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// normalize fills defaults and checks every value.
+func (c *Config) normalize() error {
+	if c.Profiles == nil {
+		c.Profiles = map[string]*Profile{}
+	}
+	if c.Daemon.Store == "" {
+		c.Daemon.Store = "keyring"
+	}
+	if !slices.Contains(Stores, c.Daemon.Store) {
+		return fmt.Errorf("daemon.store %q: want one of %s", c.Daemon.Store, strings.Join(Stores, ", "))
+	}
+	if err := CheckLoopback(c.Daemon.HTTPAddr()); err != nil {
+		return fmt.Errorf("daemon.http: %w", err)
+	}
+	for name, p := range c.Profiles {
+		if p == nil {
+			return fmt.Errorf("profiles.%s: empty profile", name)
+		}
+		p.Name = name
+		if err := p.normalize(); err != nil {
+			return fmt.Errorf("profiles.%s: %w", name, err)
+		}
+	}
+	if c.DefaultProfile != "" && c.Profiles[c.DefaultProfile] == nil {
+		return fmt.Errorf("default_profile %q: no such profile", c.DefaultProfile)
+	}
+	return nil
+}
+
+func (p *Profile) normalize() error {
+	if !profileName.MatchString(p.Name) {
+		return errors.New("profile names are 1–64 letters, digits, '.', '_' or '-'")
+	}
+	if p.Flow == "" {
+		return fmt.Errorf("flow is required: one of %s", strings.Join(Flows, ", "))
+	}
+	if !slices.Contains(Flows, p.Flow) {
+		return fmt.Errorf("flow %q: want one of %s", p.Flow, strings.Join(Flows, ", "))
+	}
+	if len(p.Scopes) == 0 {
+		p.Scopes = []string{DatabricksScope}
+	}
+	for _, s := range p.Scopes {
+		if strings.TrimSpace(s) == "" || strings.ContainsAny(s, " \t\r\n") {
+			return fmt.Errorf("scope %q: scopes are single words", s)
+		}
+	}
+	if p.Cloud == "" {
+		p.Cloud = "public"
+	}
+	if _, ok := AuthorityHosts[p.Cloud]; !ok {
+		return fmt.Errorf("cloud %q: want public, usgov or china", p.Cloud)
+	}
+	if p.Authority != "" {
+		u, err := url.Parse(p.Authority)
+		if err != nil || u.Scheme != "https" || u.Host == "" || strings.Trim(u.Path, "/") == "" {
+			return fmt.Errorf("authority %q: want https://HOST/TENANT", p.Authority)
+		}
+	}
+	needsApp := p.Flow != "azure-cli" && p.Flow != "managed-identity"
+	if needsApp && p.ClientID == "" {
+		return fmt.Errorf("flow %s needs client_id", p.Flow)
+	}
+	if needsApp && p.Tenant == "" && p.Authority == "" && p.DatabricksHost == "" {
+		return errors.New("set tenant (or authority, or databricks_host to discover it)")
+	}
+	if p.DatabricksHost != "" {
+		h, err := NormalizeHost(p.DatabricksHost)
+		if err != nil {
+			return fmt.Errorf("databricks_host: %w", err)
+		}
+		p.DatabricksHost = h
+	}
+	return nil
+}
+
+// NormalizeHost turns a workspace URL into "https://host[:port]" (lowercase,
+// no path, no trailing slash), the form compared against X-Databricks-Host.
+func NormalizeHost(s string) (string, error) {
+	if !strings.Contains(s, "://") {
+		s = "https://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("%q is not a URL", s)
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host), nil
+}
+
+// CheckLoopback accepts "" (off) or HOST:PORT where HOST is a loopback IP or
+// "localhost". Anything else would expose tokens to the network.
+func CheckLoopback(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q: want HOST:PORT: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("%q is not a loopback address: tokend only listens on 127.0.0.1 or ::1", addr)
+	}
+	return nil
+}
+
+// Profile looks a profile up by name, falling back to default_profile.
+func (c *Config) Profile(name string) (*Profile, bool) {
+	if name == "" {
+		name = c.DefaultProfile
+	}
+	p, ok := c.Profiles[name]
+	return p, ok
+}
+
+// SocketPath is where the daemon listens: $TOKEND_SOCKET, else daemon.socket,
+// else DefaultSocket().
+func (c *Config) SocketPath() string {
+	if s := os.Getenv("TOKEND_SOCKET"); s != "" {
+		return s
+	}
+	if c.Daemon.Socket != "" {
+		return c.Daemon.Socket
+	}
+	return DefaultSocket()
+}
+
+// DefaultSocket is $XDG_RUNTIME_DIR/tokend/tokend.sock, or a per-user
+// directory under the user cache dir where there is no runtime dir (macOS).
+func DefaultSocket() string {
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return filepath.Join(d, "tokend", "tokend.sock")
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "tokend", "tokend.sock")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("tokend-%d", os.Getuid()), "tokend.sock")
+}
+
+// StateDir is where the daemon keeps state: $TOKEND_STATE_DIR, else
+// <user config dir>/tokend/state.
+func StateDir() (string, error) {
+	if d := os.Getenv("TOKEND_STATE_DIR"); d != "" {
+		return d, nil
+	}
+	d, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("find state dir (set TOKEND_STATE_DIR): %w", err)
+	}
+	return filepath.Join(d, "tokend", "state"), nil
+}

@@ -1,0 +1,141 @@
+package config
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const good = `default_profile = "dbx"
+
+[daemon]
+http = ""
+store = "memory"
+
+[profiles.dbx]
+flow = "client-secret"
+tenant = "t1"
+client_id = "c1"
+
+[profiles.gov]
+flow = "password"
+tenant = "t2"
+client_id = "c2"
+cloud = "usgov"
+scopes = ["https://management.core.windows.net//.default"]
+databricks_host = "ADB-1.azuredatabricks.net/"
+`
+
+func TestParseGood(t *testing.T) {
+	c, err := Parse("config.toml", []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, ok := c.Profile("")
+	if !ok || p.Name != "dbx" {
+		t.Fatalf("default profile = %+v", p)
+	}
+	if got := p.Scopes; len(got) != 1 || got[0] != DatabricksScope {
+		t.Errorf("default scopes = %v", got)
+	}
+	if got := p.AuthorityURL(); got != "https://login.microsoftonline.com/t1" {
+		t.Errorf("authority = %q", got)
+	}
+	gov := c.Profiles["gov"]
+	if got := gov.AuthorityURL(); got != "https://login.microsoftonline.us/t2" {
+		t.Errorf("usgov authority = %q", got)
+	}
+	if gov.DatabricksHost != "https://adb-1.azuredatabricks.net" {
+		t.Errorf("host = %q", gov.DatabricksHost)
+	}
+	if c.Daemon.HTTPAddr() != "" {
+		t.Errorf("http = %q, want off", c.Daemon.HTTPAddr())
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, doc, want string
+	}{
+		{"unknown key names line", "[profiles.dbx]\nflow = \"client-secret\"\ntenant = \"t\"\nclient_id = \"c\"\ntenat = \"x\"\n", `config.toml:5: unknown key "profiles.dbx.tenat"`},
+		{"unknown top key", "defualt_profile = \"x\"\n", `config.toml:1: unknown key "defualt_profile"`},
+		{"wrong type", "[daemon]\nstore = 3\n", "config.toml:2"},
+		{"syntax", "[daemon\n", "config.toml:1"},
+		{"bad flow", "[profiles.a]\nflow = \"magic\"\nclient_id=\"c\"\ntenant=\"t\"\n", `flow "magic"`},
+		{"no flow", "[profiles.a]\ntenant=\"t\"\n", "flow is required"},
+		{"no client", "[profiles.a]\nflow = \"password\"\ntenant=\"t\"\n", "needs client_id"},
+		{"no tenant", "[profiles.a]\nflow = \"password\"\nclient_id=\"c\"\n", "set tenant"},
+		{"bad cloud", "[profiles.a]\nflow = \"azure-cli\"\ncloud=\"mars\"\n", `cloud "mars"`},
+		{"http authority", "[profiles.a]\nflow = \"password\"\nclient_id=\"c\"\nauthority=\"http://x/t\"\n", "want https://HOST/TENANT"},
+		{"public http", "[daemon]\nhttp = \"0.0.0.0:8080\"\n", "not a loopback address"},
+		{"lan http", "[daemon]\nhttp = \"192.168.1.2:8080\"\n", "not a loopback address"},
+		{"bad store", "[daemon]\nstore = \"s3\"\n", `daemon.store "s3"`},
+		{"missing default", "default_profile = \"nope\"\n", `default_profile "nope"`},
+		{"bad name", "[profiles.\"a b\"]\nflow = \"azure-cli\"\n", "profile names"},
+		{"bad scope", "[profiles.a]\nflow = \"azure-cli\"\nscopes=[\"a b\"]\n", "single words"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("config.toml", []byte(tc.doc))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "none.toml")
+	c, err := Load(p, false)
+	if err != nil || len(c.Profiles) != 0 || c.Daemon.Store != "keyring" {
+		t.Fatalf("Load missing = %+v, %v", c, err)
+	}
+	if _, err := Load(p, true); err == nil {
+		t.Fatal("Load(mustExist) of a missing file succeeded")
+	}
+}
+
+func TestCheckLoopback(t *testing.T) {
+	for addr, ok := range map[string]bool{
+		"": true, "127.0.0.1:0": true, "[::1]:80": true, "localhost:9": true, "127.1.2.3:1": true,
+		"0.0.0.0:1": false, "[::]:1": false, "10.0.0.1:1": false, "example.com:1": false, "127.0.0.1": false,
+	} {
+		if err := CheckLoopback(addr); (err == nil) != ok {
+			t.Errorf("CheckLoopback(%q) = %v", addr, err)
+		}
+	}
+}
+
+func TestSocketPathEnv(t *testing.T) {
+	t.Setenv("TOKEND_SOCKET", "/x/y.sock")
+	c := &Config{Daemon: Daemon{Socket: "/a/b.sock"}}
+	if got := c.SocketPath(); got != "/x/y.sock" {
+		t.Errorf("SocketPath = %q", got)
+	}
+	t.Setenv("TOKEND_SOCKET", "")
+	if got := c.SocketPath(); got != "/a/b.sock" {
+		t.Errorf("SocketPath = %q", got)
+	}
+	t.Setenv("XDG_RUNTIME_DIR", "/run/user/7")
+	if got := (&Config{}).SocketPath(); got != "/run/user/7/tokend/tokend.sock" {
+		t.Errorf("default = %q", got)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(good))
+	f.Add([]byte("[daemon]\nhttp = \"127.0.0.1:0\"\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse("fuzz.toml", data)
+		if err != nil {
+			return
+		}
+		if err := CheckLoopback(c.Daemon.HTTPAddr()); err != nil {
+			t.Fatalf("accepted non-loopback http %q", c.Daemon.HTTPAddr())
+		}
+		for _, p := range c.Profiles {
+			if len(p.Scopes) == 0 {
+				t.Fatal("profile without scopes accepted")
+			}
+		}
+	})
+}

@@ -1,0 +1,175 @@
+package emulator
+
+import (
+	"fmt"
+	"html"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// authCode is an issued authorization code.
+type authCode struct {
+	clientID    string
+	username    string
+	redirectURI string
+	challenge   string // S256 code_challenge; "" if none (confidential clients)
+	scopes      scopeSet
+	nonce       string
+	expires     time.Time
+	used        bool
+}
+
+// loopbackRedirect reports whether s is http://localhost, http://127.0.0.1
+// or http://[::1], any port and path: the redirect URIs of native apps
+// (MSAL's local server uses http://localhost:PORT).
+func loopbackRedirect(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "http" || u.User != nil || u.Fragment != "" || u.Opaque != "" {
+		return false
+	}
+	switch h := u.Hostname(); {
+	case strings.EqualFold(h, "localhost"):
+		return true
+	default:
+		ip := net.ParseIP(h)
+		return ip != nil && ip.IsLoopback()
+	}
+}
+
+// handleAuthorize is the authorization endpoint. There is no sign-in
+// page: it consents at once as login_hint (if a known user) or the fixture
+// user and sends the code back with response_mode query (302, the
+// default), fragment (302), or form_post (an auto-submitting HTML form,
+// which MSAL's AcquireTokenInteractive asks for).
+func (e *Emulator) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	e.count("authorize")
+	if !e.tenantOK(w, r) {
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		e.writeError(w, r, errMalformed())
+		return
+	}
+	q := r.Form
+	// Errors before the redirect URI is trusted are shown, not redirected.
+	clientID := q.Get("client_id")
+	if clientID == "" {
+		e.writeError(w, r, errMissingParam("client_id"))
+		return
+	}
+	c := e.lookupClient(clientID)
+	if c == nil {
+		e.writeError(w, r, errUnknownClient(sanitize(clientID)))
+		return
+	}
+	annotate(w, slog.String("client_id", c.id))
+	redirect := q.Get("redirect_uri")
+	if redirect == "" {
+		e.writeError(w, r, errMissingParam("redirect_uri"))
+		return
+	}
+	if !loopbackRedirect(redirect) {
+		e.writeError(w, r, errInvalidRequest(50011, "The redirect URI '%s' specified in the request does not match the redirect URIs configured for the application '%s'. Only loopback http URIs (http://localhost, http://127.0.0.1, http://[::1]) are registered.", sanitize(redirect), c.id))
+		return
+	}
+	mode := q.Get("response_mode")
+	switch mode {
+	case "":
+		mode = "query"
+	case "query", "fragment", "form_post":
+	default:
+		e.writeError(w, r, errInvalidRequest(900144, "The provided value for the input parameter 'response_mode' is not valid."))
+		return
+	}
+	state := q.Get("state")
+	fail := func(o *oauthError) {
+		annotate(w, slog.String("error", o.err), slog.Int("aadsts", o.aadsts))
+		b := o.body(r, e.Now())
+		e.respondAuthorize(w, redirect, mode, url.Values{
+			"error": {o.err}, "error_description": {b.ErrorDescription},
+			"error_uri": {b.ErrorURI}, "state": {state},
+		})
+	}
+	if rt := q.Get("response_type"); rt != "code" {
+		fail(newError(400, "unsupported_response_type", 700054, "response_type '%s' is not enabled for the application.", sanitize(rt)))
+		return
+	}
+	challenge, method := q.Get("code_challenge"), q.Get("code_challenge_method")
+	switch {
+	case challenge == "" && c.public:
+		fail(errInvalidRequest(9002325, "Proof Key for Code Exchange is required for cross-origin authorization code redemption."))
+		return
+	case challenge != "" && method != "S256":
+		fail(errInvalidRequest(501491, "Invalid code_challenge_method '%s': only S256 is supported.", sanitize(method)))
+		return
+	case challenge != "" && len(challenge) != 43:
+		fail(errInvalidRequest(501491, "Invalid size of Code_Challenge parameter."))
+		return
+	}
+	scope := q.Get("scope")
+	if strings.TrimSpace(scope) == "" {
+		fail(errMissingParam("scope"))
+		return
+	}
+	ss, oe := parseScopes(scope)
+	if oe != nil {
+		fail(oe)
+		return
+	}
+	username := Username
+	if hint := e.lookupUser(q.Get("login_hint")); hint != nil {
+		username = hint.username
+	}
+	code := newSecret("1.AC")
+	e.mu.Lock()
+	e.codes[code] = &authCode{
+		clientID: c.id, username: username, redirectURI: redirect, challenge: challenge,
+		scopes: ss, nonce: q.Get("nonce"), expires: e.clock.Now().Add(e.shift).Add(authCodeLifetime),
+	}
+	e.mu.Unlock()
+	e.recordIssued(code)
+	v := url.Values{"code": {code}}
+	if state != "" {
+		v.Set("state", state)
+	}
+	e.respondAuthorize(w, redirect, mode, v)
+}
+
+// respondAuthorize delivers v to the client's redirect URI.
+func (e *Emulator) respondAuthorize(w http.ResponseWriter, redirect, mode string, v url.Values) {
+	noStore(w)
+	for k, vals := range v {
+		if len(vals) == 0 || vals[0] == "" {
+			delete(v, k)
+		}
+	}
+	switch mode {
+	case "form_post":
+		var inputs strings.Builder
+		for k := range v {
+			fmt.Fprintf(&inputs, `<input type="hidden" name="%s" value="%s" />`, html.EscapeString(k), html.EscapeString(v.Get(k)))
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = fmt.Fprintf(w, `<html><head><title>Working...</title></head><body><form method="POST" name="hiddenform" action="%s">%s<noscript><p>Script is disabled. Click Submit to continue.</p><input type="submit" value="Submit" /></noscript></form><script language="javascript">document.forms[0].submit();</script></body></html>`,
+			html.EscapeString(redirect), inputs.String())
+	case "fragment":
+		u, _ := url.Parse(redirect)
+		u.Fragment = ""
+		w.Header().Set("Location", u.String()+"#"+v.Encode())
+		w.WriteHeader(http.StatusFound)
+	default:
+		u, _ := url.Parse(redirect)
+		q := u.Query()
+		for k := range v {
+			q.Set(k, v.Get(k))
+		}
+		u.RawQuery = q.Encode()
+		w.Header().Set("Location", u.String())
+		w.WriteHeader(http.StatusFound)
+	}
+}

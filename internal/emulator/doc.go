@@ -1,0 +1,77 @@
+// Package emulator is an offline Microsoft Entra ID (v2.0 endpoints) over
+// TLS with its own CA, good enough for the real MSAL Go (with instance
+// discovery disabled and an HTTP client trusting the CA) to work against it
+// unchanged. `tokend emulator` runs it standalone; tokend's tests use it as
+// their identity provider.
+//
+// # Fixture
+//
+// One tenant, TenantID (domain tokend.test). Public clients PublicClientID
+// and AzureCLIClientID; confidential client ConfidentialClientID with
+// ClientSecret and a client certificate (Emulator.ClientCertificate, or
+// Dir/client.pem). Users Username and SecondUsername, both with Password.
+// GET /_emulator/fixture prints it all as JSON.
+//
+// # Endpoints
+//
+// {tenant} is TenantID, "common", "organizations", "consumers" or
+// "tokend.test"; tokens always carry tid = TenantID. URLs in responses use
+// the request's Host, so any port works.
+//
+//	GET  /{tenant}/v2.0/.well-known/openid-configuration  (v1: /{tenant}/.well-known/openid-configuration)
+//	GET  /{tenant}/discovery/v2.0/keys                    JWKS (kid = x5t, x5c)
+//	GET  /common/discovery/instance                       instance discovery, this host as the only alias
+//	GET  /common/UserRealm/{upn}?api-version=1.0          "Managed" for tokend.test users
+//	GET  /{tenant}/oauth2/v2.0/authorize                  auto-consent, no UI (see below)
+//	POST /{tenant}/oauth2/v2.0/devicecode                 device authorization
+//	GET  /devicelogin                                     verification page: type the user code to approve
+//	POST /{tenant}/oauth2/v2.0/token                      v2 token endpoint
+//	POST /{tenant}/oauth2/token                           v1 token endpoint (resource= instead of scope=)
+//
+// /authorize signs in login_hint if it is a known user, else Username, and
+// returns code and state to redirect_uri (which must be http on localhost,
+// 127.0.0.1 or [::1]) by query (302), fragment, or form_post (an
+// auto-submitting HTML form, as MSAL's AcquireTokenInteractive asks).
+// Public clients must send an S256 code_challenge. Codes are single use
+// (AADSTS54005) and live 10 minutes.
+//
+// Token grants: authorization_code, refresh_token, password,
+// client_credentials (client_secret, HTTP Basic, or a client_assertion JWT
+// signed RS256 or PS256 by a registered certificate named by x5t#S256 or
+// x5t, aud = a token endpoint or the issuer, checked against both the real
+// and the emulator clock), and device_code (authorization_pending until
+// approved, expired_token after 15 minutes). The resource of a scope is
+// the part before its last "/" ("<guid>/.default" → "<guid>"); one
+// resource per request; openid, profile, email and offline_access are
+// OIDC scopes; no resource means Microsoft Graph. Refresh tokens rotate:
+// each redemption issues a new one, and a token dies once one of its
+// successors has been redeemed; RevokeUser kills a user's tokens
+// (AADSTS50173). They expire after 90 days of emulator time.
+//
+// Access tokens are RS256 JWTs (aud, iss, tid, oid, sub, iat, nbf, exp,
+// ver, appid, azp, uti, scp or roles, upn/preferred_username/name for
+// users) living a uniform random whole number of seconds in
+// [MinLifetime, MaxLifetime], 60–90 minutes by default. Errors are
+// Entra-shaped: {"error", "error_description": "AADSTSnnnn: … Trace ID …
+// Correlation ID … Timestamp …", "error_codes", "timestamp", "trace_id",
+// "correlation_id", "error_uri"}.
+//
+// # Admin API
+//
+// Test controls, also available as methods, take and return JSON under
+// /_emulator/ (unauthenticated: bind the emulator to loopback):
+//
+//	POST /_emulator/devicecode/approve {"user_code": "...", "username": "..."}  username defaults to Username
+//	POST /_emulator/revoke             {"username": "..."}
+//	POST /_emulator/fail               {"count": 2, "status": 503, "retry_after_seconds": 5, "delay_ms": 0, "error": ""}
+//	POST /_emulator/lifetime           {"min_seconds": 60, "max_seconds": 120}
+//	POST /_emulator/clock/shift        {"seconds": 3600}  → {"now": ..., "offset_seconds": ...}
+//	GET  /_emulator/clock              → {"now": ..., "offset_seconds": ...}
+//	GET  /_emulator/counts             → {"password": 1, "v1:refresh_token": 2, "devicecode": 1, "faulted": 1, ...}
+//	POST /_emulator/counts/reset
+//	GET  /_emulator/fixture            → Fixture
+//
+// Faults apply, in order, to the next requests of the v2 token, v1 token
+// and devicecode endpoints; a fault with only a delay lets the request
+// through afterwards. Errors are {"error": "..."} with status 400.
+package emulator

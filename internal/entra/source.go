@@ -1,0 +1,202 @@
+// Package entra runs Microsoft Entra ID sign-in flows through MSAL Go, one
+// Source per profile. A Source never answers from a cache: every Token call
+// goes to the identity provider (redeeming a refresh token or a client
+// credential). Caching and scheduling belong to the daemon.
+package entra
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tokend/tokend/internal/clock"
+	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/idp"
+	"github.com/tokend/tokend/store"
+)
+
+// Secrets is what a Source needs from the secret store. Get wraps
+// store.ErrNotFound for a missing key.
+type Secrets interface {
+	Get(ctx context.Context, key string) ([]byte, error)
+	Set(ctx context.Context, key string, value []byte) error
+	Delete(ctx context.Context, key string) error
+}
+
+// Options are shared by every Source.
+type Options struct {
+	Secrets    Secrets
+	Logger     *slog.Logger
+	HTTPClient *http.Client // nil: built from the profile's ca_file
+	Clock      clock.Clock  // the daemon's clock; nil: real time
+}
+
+// Source gets tokens for one profile.
+type Source struct {
+	profile *config.Profile
+	opts    Options
+	flow    flow
+	mu      sync.Mutex // one MSAL call per profile at a time: one writer of refresh tokens
+}
+
+// flow is one way of signing in. Every flow tokend supports implements it.
+type flow interface {
+	// login runs the interactive or credential step and returns a first token
+	// for the profile's scopes.
+	login(ctx context.Context, req idp.LoginRequest) (idp.Token, error)
+	// token redeems what login left behind (refresh token, credential) for a
+	// new access token. It returns idp.ErrLoginRequired when nothing is there.
+	token(ctx context.Context, scopes []string) (idp.Token, error)
+	// forget drops in-memory state (after logout).
+	forget()
+}
+
+// New returns the Source of a profile.
+func New(p *config.Profile, opts Options) (*Source, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	if opts.HTTPClient == nil {
+		hc, err := httpClient(p.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("profile %s: %w", p.Name, err)
+		}
+		opts.HTTPClient = hc
+	}
+	s := &Source{profile: p, opts: opts}
+	var err error
+	switch p.Flow {
+	case "client-secret":
+		s.flow = &clientSecretFlow{s: s}
+	case "password":
+		s.flow, err = newPasswordFlow(s)
+	default:
+		return nil, fmt.Errorf("profile %s: flow %q is not available in this build yet", p.Name, p.Flow)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("profile %s: %w", p.Name, err)
+	}
+	return s, nil
+}
+
+// Token gets a new access token for scopes from the identity provider.
+func (s *Source) Token(ctx context.Context, scopes []string) (idp.Token, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, err := s.flow.token(ctx, scopes)
+	return s.rebase(t), classify(err)
+}
+
+// Login signs in and returns a token for the profile's scopes.
+func (s *Source) Login(ctx context.Context, req idp.LoginRequest) (idp.Token, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, err := s.flow.login(ctx, req)
+	return s.rebase(t), classify(err)
+}
+
+// Logout removes everything of this profile from the store and from memory.
+func (s *Source) Logout(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.flow.forget()
+	var errs []error
+	for _, k := range []string{keyClientSecret, keyMSALCache} {
+		if err := s.opts.Secrets.Delete(ctx, s.key(k)); err != nil && !errors.Is(err, store.ErrNotFound) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// rebase moves MSAL's expiry, computed on the system clock, onto the
+// daemon's clock: what counts is the lifetime left when the token arrived.
+func (s *Source) rebase(t idp.Token) idp.Token {
+	if !t.ExpiresOn.IsZero() {
+		t.ExpiresOn = s.opts.Clock.Now().Add(time.Until(t.ExpiresOn)).Truncate(time.Second)
+	}
+	return t
+}
+
+const (
+	keyClientSecret = "client-secret"
+	keyMSALCache    = "msal-cache"
+)
+
+func (s *Source) key(k string) string { return "profile/" + s.profile.Name + "/" + k }
+
+// secret reads a stored secret; a missing one means the user must log in.
+func (s *Source) secret(ctx context.Context, k, how string) ([]byte, error) {
+	v, err := s.opts.Secrets.Get(ctx, s.key(k))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("no %s stored for profile %s (%s): %w", k, s.profile.Name, how, idp.ErrLoginRequired)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s of profile %s: %w", k, s.profile.Name, err)
+	}
+	return v, nil
+}
+
+// newCache returns the MSAL cache of this profile, loaded from the store and
+// persisted back to it whenever the refresh token changes.
+func (s *Source) newCache(ctx context.Context) (*msalCache, error) {
+	c := &msalCache{persist: func(ctx context.Context, blob []byte) error {
+		return s.opts.Secrets.Set(ctx, s.key(keyMSALCache), blob)
+	}}
+	blob, err := s.opts.Secrets.Get(ctx, s.key(keyMSALCache))
+	switch {
+	case err == nil:
+		c.load(blob)
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, fmt.Errorf("read msal cache: %w", err)
+	}
+	return c, nil
+}
+
+// instanceDiscovery is on only for Microsoft's own authority hosts: for any
+// other host (the emulator, a private cloud) MSAL would otherwise ask the
+// public cloud whether the host is valid.
+func (s *Source) instanceDiscovery() bool {
+	u, err := url.Parse(s.profile.AuthorityURL())
+	if err != nil {
+		return false
+	}
+	for _, h := range config.AuthorityHosts {
+		if strings.EqualFold(u.Hostname(), h) {
+			return true
+		}
+	}
+	return false
+}
+
+func httpClient(caFile string) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 4
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("ca_file: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca_file %s: no PEM certificate in it", caFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
+}

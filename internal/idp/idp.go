@@ -1,0 +1,76 @@
+// Package idp is the small vocabulary shared by the daemon and the code that
+// talks to identity providers: a token, a login request, and the two kinds of
+// failure the daemon branches on (the user must sign in again; the provider is
+// unavailable for now).
+package idp
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Token is an access token with what the daemon needs to schedule it.
+type Token struct {
+	AccessToken string
+	ExpiresOn   time.Time
+	Account     string // UPN for users, client id for applications
+	TenantID    string
+}
+
+// LoginRequest carries the user's answer to a profile's sign-in flow.
+// Only the fields of the profile's flow are used.
+type LoginRequest struct {
+	Username     string
+	Password     string
+	ClientSecret string
+}
+
+// ErrLoginRequired means only the user can fix this: sign in again (refresh
+// token revoked, expired or never obtained; interaction required).
+var ErrLoginRequired = errors.New("login required")
+
+// Error is a failure reported by an identity provider, already classified.
+type Error struct {
+	Code        string        // OAuth error code, e.g. "invalid_grant"
+	Description string        // first line of the provider's description (AADSTS…)
+	Status      int           // HTTP status, 0 if the request never got an answer
+	RetryAfter  time.Duration // from Retry-After, when the provider sent one
+	LoginNeeded bool          // permanent: the user must sign in again
+	Temporary   bool          // worth retrying: 5xx, 429, timeouts, refused connections
+	Err         error         // what went wrong below, for %w chains
+}
+
+func (e *Error) Error() string {
+	switch {
+	case e.Code != "" && e.Description != "":
+		return fmt.Sprintf("identity provider: %s: %s", e.Code, e.Description)
+	case e.Code != "":
+		return "identity provider: " + e.Code
+	case e.Status != 0:
+		return fmt.Sprintf("identity provider answered HTTP %d", e.Status)
+	case e.Err != nil:
+		return "identity provider: " + e.Err.Error()
+	}
+	return "identity provider error"
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrLoginRequired) true for permanent sign-in failures.
+func (e *Error) Is(target error) bool { return target == ErrLoginRequired && e.LoginNeeded }
+
+// IsTemporary reports whether err is worth retrying later.
+func IsTemporary(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Temporary
+}
+
+// RetryAfter returns the provider's Retry-After hint in err, or 0.
+func RetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
+}

@@ -1,0 +1,58 @@
+package peercred
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+func TestGetReportsOwnUID(t *testing.T) {
+	if runtime.GOOS != "linux" && runtime.GOOS != "darwin" {
+		t.Skip("no peer credentials on " + runtime.GOOS)
+	}
+	path := filepath.Join(t.TempDir(), "s")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := net.Dial("unix", path)
+		if err == nil {
+			defer c.Close()
+			buf := make([]byte, 1)
+			c.Read(buf)
+		}
+	}()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cred, err := Get(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cred.UID != os.Getuid() || cred.PID != os.Getpid() {
+		t.Fatalf("cred = %+v, want uid %d pid %d", cred, os.Getuid(), os.Getpid())
+	}
+}
+
+func TestGetRejectsTCP(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go net.Dial("tcp", ln.Addr().String())
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := Get(c); err == nil {
+		t.Fatal("Get on a TCP connection succeeded")
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package safesocket
+
+func checkDir(string) error { return nil }
