@@ -242,3 +242,7 @@ func (h *harness) profileStatus(name string) client.ProfileStatus {
 	h.t.Fatalf("no profile %s in status", name)
 	return client.ProfileStatus{}
 }
+
+func listenTCP(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
+
+func bytesReader(b []byte) io.Reader { return strings.NewReader(string(b)) }

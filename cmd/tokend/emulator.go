@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/tokend/tokend/internal/config"
@@ -37,9 +38,12 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	defer em.Close()
 	fx := em.Fixture()
+	b, err := writeFixture(*dir, fx)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "Entra ID emulator: authority %s\n", em.Authority())
-	b, _ := json.MarshalIndent(fx, "", "  ")
-	fmt.Fprintf(stdout, "fixture:\n%s\n\n", b)
+	fmt.Fprintf(stdout, "fixture (also in %s):\n%s\n\n", filepath.Join(*dir, "fixture.json"), b)
 	fmt.Fprintf(stdout, `a profile for it (config.toml):
 [profiles.emu]
 flow = "client-secret"
@@ -52,4 +56,17 @@ ca_file = %q
 	fmt.Fprintln(stderr, "emulator running; Ctrl-C stops it")
 	<-ctx.Done()
 	return nil
+}
+
+// writeFixture writes the fixture, authority included, to DIR/fixture.json
+// so that scripts can find a running emulator.
+func writeFixture(dir string, fx emulator.Fixture) ([]byte, error) {
+	b, err := json.MarshalIndent(fx, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "fixture.json"), append(b, '\n'), 0o600); err != nil {
+		return nil, fmt.Errorf("write fixture: %w", err)
+	}
+	return b, nil
 }

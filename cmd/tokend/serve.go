@@ -135,7 +135,8 @@ func startEmulator(ctx context.Context, cfg *config.Config, st *store.Memory, lo
 	if err != nil {
 		return nil, err
 	}
-	em, err := emulator.New(emulator.Config{Dir: filepath.Join(stateDir, "emulator"), Logger: log.With("component", "emulator")})
+	dir := filepath.Join(stateDir, "emulator")
+	em, err := emulator.New(emulator.Config{Dir: dir, Logger: log.With("component", "emulator")})
 	if err != nil {
 		return nil, fmt.Errorf("emulator: %w", err)
 	}
@@ -143,6 +144,10 @@ func startEmulator(ctx context.Context, cfg *config.Config, st *store.Memory, lo
 		return nil, fmt.Errorf("emulator: %w", err)
 	}
 	fx := em.Fixture()
+	if _, err := writeFixture(dir, fx); err != nil {
+		em.Close()
+		return nil, err
+	}
 	for _, p := range []*config.Profile{
 		{Name: "demo", Flow: "client-secret", ClientID: emulator.ConfidentialClientID},
 		{Name: "demo-user", Flow: "password", ClientID: emulator.PublicClientID},

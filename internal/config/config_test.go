@@ -139,3 +139,14 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// The example in configs/ must stay valid.
+func TestExampleConfig(t *testing.T) {
+	c, err := Load("../../configs/config.example.toml", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Profiles) != 3 || c.DefaultProfile != "dbx" {
+		t.Fatalf("example = %+v", c)
+	}
+}

@@ -282,3 +282,7 @@ func verifyWithJWKS(t testing.TB, e *Emulator, jwt string) (map[string]any, stri
 	t.Fatalf("kid %q not in JWKS", header.Kid)
 	return nil, ""
 }
+
+func withAccount(r public.AuthResult) public.AcquireSilentOption {
+	return public.WithSilentAccount(r.Account)
+}

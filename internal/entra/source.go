@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -122,10 +123,17 @@ func (s *Source) Logout(ctx context.Context) error {
 }
 
 // rebase moves MSAL's expiry, computed on the system clock, onto the
-// daemon's clock: what counts is the lifetime left when the token arrived.
+// daemon's clock (what counts is the lifetime left when the token arrived),
+// and fills in the tenant where MSAL has no account to take it from.
 func (s *Source) rebase(t idp.Token) idp.Token {
 	if !t.ExpiresOn.IsZero() {
 		t.ExpiresOn = s.opts.Clock.Now().Add(time.Until(t.ExpiresOn)).Truncate(time.Second)
+	}
+	if t.TenantID == "" && t.AccessToken != "" {
+		t.TenantID = s.profile.Tenant
+		if t.TenantID == "" {
+			t.TenantID = path.Base(s.profile.AuthorityURL())
+		}
 	}
 	return t
 }

@@ -1,0 +1,29 @@
+GO ?= go
+FUZZTIME ?= 10s
+
+.PHONY: build test vet cross fuzz bench
+
+build:
+	$(GO) build -o bin/ ./cmd/tokend ./cmd/token
+
+# Everything CI runs: formatting, vet, the cross builds, all tests with the
+# race detector (unit, integration against the emulator, and the end-to-end
+# scripts in internal/e2e), then short fuzz runs.
+test: vet cross
+	$(GO) test -race -count=1 ./...
+	$(MAKE) fuzz
+
+vet:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+cross:
+	GOOS=darwin GOARCH=arm64 $(GO) build ./...
+	GOOS=windows GOARCH=amd64 $(GO) build ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/config
+	$(GO) test -run '^$$' -fuzz '^FuzzTokenRequest$$' -fuzztime $(FUZZTIME) ./internal/emulator
+
+bench:
+	bash scripts/bench.sh

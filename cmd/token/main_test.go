@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokend/tokend/client"
+)
+
+// TestThinClientDeps keeps the client thin: no MSAL, keychain or router.
+func TestThinClientDeps(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, banned := range []string{
+		"github.com/AzureAD/microsoft-authentication-library-for-go",
+		"github.com/zalando/go-keyring",
+		"github.com/go-chi/chi",
+		"github.com/tokend/tokend/daemon",
+	} {
+		for _, dep := range strings.Fields(string(out)) {
+			if strings.HasPrefix(dep, banned) {
+				t.Errorf("cmd/token links %s", dep)
+			}
+		}
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	t.Setenv("TOKEND_PROFILE", "")
+	gone := filepath.Join(t.TempDir(), "none.sock")
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		stdin  string
+		code   int
+		stderr string
+	}{
+		{"no command", nil, "", exitUsage, "no command"},
+		{"unknown command", []string{"fly"}, "", exitUsage, `unknown command "fly"`},
+		{"daemon not running", []string{"get", "x", "--socket", gone}, "", exitUnreachable, "tokend serve"},
+		{"status daemon not running", []string{"status", "--socket", gone}, "", exitUnreachable, "not reachable"},
+		{"bad output", []string{"get", "-o", "xml", "--socket", gone}, "", exitUsage, `unknown output "xml"`},
+		{"two profiles", []string{"get", "a", "-p", "b", "--socket", gone}, "", exitUsage, "profile given twice"},
+		{"scope and resource", []string{"get", "--scope", "a", "--resource", "b", "--socket", gone}, "", exitUsage, "not both"},
+		{"password on command line", []string{"login", "p", "--username", "u", "--password", "x"}, "", exitUsage, "refusing a password"},
+		{"password without user", []string{"login", "p", "--password-stdin"}, "pw\n", exitUsage, "needs --username"},
+		{"empty stdin", []string{"login", "p", "--client-secret-stdin", "--socket", gone}, "", exitUsage, "no client secret on stdin"},
+		{"login how", []string{"login", "p"}, "", exitUsage, "say how to sign in"},
+		{"logout needs profile", []string{"logout"}, "", exitUsage, "name a profile"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), tc.args, strings.NewReader(tc.stdin), &stdout, &stderr)
+			if code != tc.code || !strings.Contains(stderr.String(), tc.stderr) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", code, stderr.String(), tc.code, tc.stderr)
+			}
+		})
+	}
+}
+
+func TestExitCodeOfDaemonErrors(t *testing.T) {
+	for code, want := range map[string]int{
+		client.CodeLoginRequired:       exitLogin,
+		client.CodeUpstreamUnavailable: exitUpstream,
+		client.CodeUnknownProfile:      exitError,
+		client.CodeForbidden:           exitError,
+	} {
+		got, msg := exitCode(&client.Error{Code: code, Description: "do this"})
+		if got != want || msg != "do this" {
+			t.Errorf("%s: exit %d %q, want %d", code, got, msg, want)
+		}
+	}
+}
+
+func TestReadSecretTrimsOneNewline(t *testing.T) {
+	for in, want := range map[string]string{"s\n": "s", "s\r\n": "s", "s": "s", " s \n": " s ", "s\n\n": "s\n"} {
+		got, err := readSecret(strings.NewReader(in), "x")
+		if err != nil || got != want {
+			t.Errorf("readSecret(%q) = %q, %v", in, got, err)
+		}
+	}
+}
+
+func TestStatusTable(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	var b bytes.Buffer
+	err := writeStatusTable(&b, &client.Status{
+		Version: "v1", PID: 7, Listeners: client.Listeners{Socket: "/s"},
+		Store: client.StoreStatus{Backend: "memory", Warning: "memory store"},
+		Profiles: []client.ProfileStatus{
+			{Name: "dbx", Flow: "password", State: "ready", Account: "a@b", ExpiresOn: now.Add(time.Hour).Unix(), NextRefresh: now.Add(20 * time.Minute).Unix()},
+			{Name: "sp", Flow: "client-secret", State: "login_required", LastError: "no secret", Fix: "token login sp --client-secret-stdin"},
+		},
+	}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"warning: memory store", "dbx  ", "1h0m0s", "20m0s", "login_required", "sp: run `token login sp --client-secret-stdin`"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}

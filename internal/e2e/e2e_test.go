@@ -1,0 +1,196 @@
+// Package e2e drives the real tokend and token binaries, built once per test
+// run, through testscript scripts in testdata/ that read like a terminal
+// session.
+package e2e
+
+import (
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "tokend-e2e-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	build := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "github.com/tokend/tokend/cmd/tokend", "github.com/tokend/tokend/cmd/token")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build binaries:", err)
+		return 1
+	}
+	binDir = dir
+	return m.Run()
+}
+
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata",
+		Setup: func(env *testscript.Env) error {
+			// Unix socket paths are short (108 bytes): keep it out of $WORK.
+			sockDir, err := os.MkdirTemp("", "tkd")
+			if err != nil {
+				return err
+			}
+			env.Defer(func() { os.RemoveAll(sockDir) })
+			env.Setenv("PATH", binDir+string(os.PathListSeparator)+env.Getenv("PATH"))
+			env.Setenv("TOKEND_SOCKET", filepath.Join(sockDir, "tokend.sock"))
+			env.Setenv("TOKEND_STATE_DIR", filepath.Join(env.WorkDir, "state"))
+			env.Setenv("TOKEND_CONFIG", filepath.Join(env.WorkDir, "config.toml"))
+			env.Setenv("XDG_CONFIG_HOME", filepath.Join(env.WorkDir, "xdg"))
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"waitsock": waitSock,
+			"exits":    exits,
+			"jwt":      checkJWT,
+		},
+	})
+}
+
+// waitsock waits until the daemon answers on $TOKEND_SOCKET.
+func waitSock(ts *testscript.TestScript, neg bool, args []string) {
+	path := ts.Getenv("TOKEND_SOCKET")
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("unix", path); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ts.Fatalf("no daemon on %s after 30s", path)
+}
+
+// exits N prog args... runs prog and requires exit code N.
+func exits(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 {
+		ts.Fatalf("usage: exits CODE PROG [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("exits: %v", err)
+	}
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		got = ee.ExitCode()
+	} else if err != nil {
+		ts.Fatalf("exits: %v", err)
+	}
+	if got != want {
+		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
+	}
+}
+
+// jwt FILE claim=value... checks that FILE holds one JWT signed by the
+// running emulator (key from its JWKS, found through
+// $TOKEND_STATE_DIR/emulator/fixture.json) with the given claims.
+func checkJWT(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 1 {
+		ts.Fatalf("usage: jwt FILE [claim=value...]")
+	}
+	raw := strings.TrimSpace(ts.ReadFile(args[0]))
+	claims, err := verifyJWT(ts, raw)
+	if err != nil {
+		ts.Fatalf("jwt: %v", err)
+	}
+	for _, kv := range args[1:] {
+		k, v, _ := strings.Cut(kv, "=")
+		if got := fmt.Sprint(claims[k]); got != v {
+			ts.Fatalf("jwt claim %s = %q, want %q", k, got, v)
+		}
+	}
+	exp, _ := claims["exp"].(float64)
+	if left := time.Until(time.Unix(int64(exp), 0)); left < 10*time.Minute {
+		ts.Fatalf("jwt expires in %v", left)
+	}
+}
+
+func verifyJWT(ts *testscript.TestScript, raw string) (map[string]any, error) {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("not a JWT (%d parts)", len(parts))
+	}
+	var hdr struct{ Alg, Kid string }
+	var claims map[string]any
+	for i, dst := range []any{&hdr, &claims} {
+		b, err := base64.RawURLEncoding.DecodeString(parts[i])
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(b, dst); err != nil {
+			return nil, err
+		}
+	}
+	if hdr.Alg != "RS256" {
+		return nil, fmt.Errorf("alg %q", hdr.Alg)
+	}
+	dir := filepath.Join(ts.Getenv("TOKEND_STATE_DIR"), "emulator")
+	var fx struct {
+		Authority string `json:"authority"`
+	}
+	if err := json.Unmarshal([]byte(ts.ReadFile(filepath.Join(dir, "fixture.json"))), &fx); err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM([]byte(ts.ReadFile(filepath.Join(dir, "ca.pem"))))
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := hc.Get(fx.Authority + "/discovery/v2.0/keys")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var jwks struct {
+		Keys []struct{ Kid, N, E string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&jwks); err != nil {
+		return nil, err
+	}
+	for _, k := range jwks.Keys {
+		if k.Kid != hdr.Kid {
+			continue
+		}
+		n, _ := base64.RawURLEncoding.DecodeString(k.N)
+		e, _ := base64.RawURLEncoding.DecodeString(k.E)
+		pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
+		sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+		if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig); err != nil {
+			return nil, fmt.Errorf("signature: %w", err)
+		}
+		return claims, nil
+	}
+	return nil, fmt.Errorf("no key %q in the emulator's JWKS", hdr.Kid)
+}
