@@ -1,12 +1,16 @@
 package daemon
 
 import (
+	"context"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/internal/peercred"
 )
 
 // TestBadInput: each malformed or unknown request gets its documented code.
@@ -163,5 +167,37 @@ func TestTCPOnlyOnLoopback(t *testing.T) {
 	defer ln.Close()
 	if err := h.srv.Run(t.Context(), ln); err == nil || !strings.Contains(err.Error(), "loopback") {
 		t.Fatalf("Run on 0.0.0.0 = %v, want a refusal", err)
+	}
+}
+
+// TestSocketGuardRefusesOtherUsers: the peer credentials the kernel reports
+// decide; a process of another uid, or one that cannot be identified, gets
+// 403 and no token. (The test of a real second OS user is in the security
+// suite; this checks the decision itself.)
+func TestSocketGuardRefusesOtherUsers(t *testing.T) {
+	h := newHarness(t, harnessOpts{noRefresher: true})
+	for _, tc := range []struct {
+		name string
+		c    *caller
+		want int
+	}{
+		{"own uid", &caller{socket: true, cred: peercred.Cred{UID: os.Getuid()}}, 200},
+		{"other uid", &caller{socket: true, cred: peercred.Cred{UID: os.Getuid() + 1}}, 403},
+		{"root peer of a user daemon", &caller{socket: true, cred: peercred.Cred{UID: 0}}, map[bool]int{true: 200, false: 403}[os.Getuid() == 0]},
+		{"unidentified", &caller{socket: true, credErr: peercred.ErrUnsupported}, 403},
+		{"not a socket", &caller{}, 403},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest("GET", "/v1/token?profile=app", nil)
+			req = req.WithContext(context.WithValue(req.Context(), callerKey{}, tc.c))
+			rec := httptest.NewRecorder()
+			h.srv.Handler().ServeHTTP(rec, req)
+			if rec.Code != tc.want {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tc.want, rec.Body)
+			}
+			if tc.want == 403 && strings.Contains(rec.Body.String(), "eyJ") {
+				t.Fatal("refusal carries a token")
+			}
+		})
 	}
 }

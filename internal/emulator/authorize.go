@@ -126,11 +126,13 @@ func (e *Emulator) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		username = hint.username
 	}
 	code := newSecret("1.AC")
+	now := e.Now()
 	e.mu.Lock()
 	e.codes[code] = &authCode{
 		clientID: c.id, username: username, redirectURI: redirect, challenge: challenge,
-		scopes: ss, nonce: q.Get("nonce"), expires: e.clock.Now().Add(e.shift).Add(authCodeLifetime),
+		scopes: ss, nonce: q.Get("nonce"), expires: now.Add(authCodeLifetime),
 	}
+	e.sweepLocked(now)
 	e.mu.Unlock()
 	e.recordIssued(code)
 	v := url.Values{"code": {code}}

@@ -96,6 +96,7 @@ func (e *Emulator) handleDeviceCode(w http.ResponseWriter, r *http.Request) {
 	}
 	e.deviceCodes[dc.code] = dc
 	e.userCodes[dc.userCode] = dc
+	e.sweepLocked(now)
 	e.mu.Unlock()
 	e.recordIssued(dc.code)
 	verify := "https://" + hostOf(r) + "/devicelogin"

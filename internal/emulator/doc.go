@@ -73,5 +73,5 @@
 //
 // Faults apply, in order, to the next requests of the v2 token, v1 token
 // and devicecode endpoints; a fault with only a delay lets the request
-// through afterwards. Errors are {"error": "..."} with status 400.
+// through afterwards; count 0 clears pending faults. Errors are {"error": "..."} with status 400.
 package emulator

@@ -72,6 +72,7 @@ type Emulator struct {
 	deviceCodes map[string]*deviceCode // by device_code
 	userCodes   map[string]*deviceCode // by normalized user_code
 	refresh     map[string]*refreshToken
+	inserts     int // codes issued, to sweep expired ones now and then
 
 	srvMu  sync.Mutex
 	srv    *http.Server
@@ -142,7 +143,10 @@ func New(cfg Config) (*Emulator, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: e.CertPool(), MinVersion: tls.VersionTLS12}
 	tr.Proxy = nil
-	tr.MaxIdleConnsPerHost = 64
+	// HTTP/2 multiplexes; capping dials keeps a burst of 1000 concurrent
+	// requests from opening (and TLS-handshaking) a connection each.
+	tr.MaxConnsPerHost = 8
+	tr.MaxIdleConnsPerHost = 8
 	e.httpClient = &http.Client{Transport: tr}
 	e.handler = e.routes()
 	return e, nil
@@ -178,7 +182,8 @@ func (e *Emulator) Start(addr string) error {
 	}
 	srv := &http.Server{
 		Handler:           e.handler,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: 30 * time.Second, // also bounds TLS handshakes: generous for loaded CI
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: 1000},
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{e.pki.server}, MinVersion: tls.VersionTLS12},
 		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelDebug),
 	}
@@ -410,5 +415,28 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return true
 	case <-ctx.Done():
 		return false
+	}
+}
+
+// sweepLocked forgets authorization and device codes that expired over an
+// hour ago, every 1024 codes issued, so a long-running emulator does not
+// grow without bound. (Refresh tokens are kept: a superseded one must keep
+// failing as such.)
+func (e *Emulator) sweepLocked(now time.Time) {
+	e.inserts++
+	if e.inserts%1024 != 0 {
+		return
+	}
+	cutoff := now.Add(-time.Hour)
+	for k, c := range e.codes {
+		if c.expires.Before(cutoff) {
+			delete(e.codes, k)
+		}
+	}
+	for k, d := range e.deviceCodes {
+		if d.expires.Before(cutoff) {
+			delete(e.deviceCodes, k)
+			delete(e.userCodes, d.userCode)
+		}
 	}
 }

@@ -23,7 +23,7 @@ import (
 	"github.com/tokend/tokend/internal/clock"
 )
 
-var databricksScopes = []string{DatabricksResource + "/.default"}
+const databricksScope = DatabricksResource + "/.default"
 
 func TestMSALConfidential(t *testing.T) {
 	e := start(t, Config{})
@@ -55,11 +55,11 @@ func TestMSALConfidential(t *testing.T) {
 		wantAud string
 		wantACR string
 	}{
-		{name: "secret", cred: secret(ClientSecret), scopes: databricksScopes, wantAud: DatabricksResource, wantACR: "1"},
+		{name: "secret", cred: secret(ClientSecret), scopes: []string{databricksScope}, wantAud: DatabricksResource, wantACR: "1"},
 		{name: "secret URL resource", cred: secret(ClientSecret), scopes: []string{"https://management.core.windows.net//.default"}, wantAud: "https://management.core.windows.net/", wantACR: "1"},
-		{name: "certificate", cred: cert(certs, key), scopes: databricksScopes, wantAud: DatabricksResource, wantACR: "2"},
-		{name: "wrong secret", cred: secret("not-the-secret"), scopes: databricksScopes, wantErr: "AADSTS7000215"},
-		{name: "unregistered certificate", cred: cert([]*x509.Certificate{otherCert}, otherKey), scopes: databricksScopes, wantErr: "AADSTS700027"},
+		{name: "certificate", cred: cert(certs, key), scopes: []string{databricksScope}, wantAud: DatabricksResource, wantACR: "2"},
+		{name: "wrong secret", cred: secret("not-the-secret"), scopes: []string{databricksScope}, wantErr: "AADSTS7000215"},
+		{name: "unregistered certificate", cred: cert([]*x509.Certificate{otherCert}, otherKey), scopes: []string{databricksScope}, wantErr: "AADSTS700027"},
 		{name: "scope without .default", cred: secret(ClientSecret), scopes: []string{DatabricksResource + "/user_impersonation"}, wantErr: "AADSTS1002012"},
 	}
 	for _, tt := range tests {
@@ -93,7 +93,7 @@ func TestMSALConfidential(t *testing.T) {
 		if err := f.RegisterClientCertificate(ConfidentialClientID, certPEM); err != nil {
 			t.Fatal(err)
 		}
-		res, err := confidentialClient(t, f, cert(certs, key)).AcquireTokenByCredential(testContext(t), databricksScopes)
+		res, err := confidentialClient(t, f, cert(certs, key)).AcquireTokenByCredential(testContext(t), []string{databricksScope})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,7 +107,7 @@ func TestMSALConfidential(t *testing.T) {
 		if err := e.RegisterClientCertificate(ConfidentialClientID, other); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := confidentialClient(t, e, cert([]*x509.Certificate{otherCert}, otherKey)).AcquireTokenByCredential(testContext(t), databricksScopes); err != nil {
+		if _, err := confidentialClient(t, e, cert([]*x509.Certificate{otherCert}, otherKey)).AcquireTokenByCredential(testContext(t), []string{databricksScope}); err != nil {
 			t.Fatal(err)
 		}
 		if err := e.RegisterClientCertificate(PublicClientID, other); err == nil {
@@ -155,7 +155,7 @@ func TestMSALPassword(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pca, _ := publicClient(t, e, PublicClientID)
-			res, err := pca.AcquireTokenByUsernamePassword(testContext(t), databricksScopes, tt.user, tt.password)
+			res, err := pca.AcquireTokenByUsernamePassword(testContext(t), []string{databricksScope}, tt.user, tt.password)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want it to mention %s", err, tt.wantErr)
@@ -187,7 +187,7 @@ func TestMSALRefreshRotationAndRevoke(t *testing.T) {
 	e := start(t, Config{})
 	ctx := testContext(t)
 	pca, c := publicClient(t, e, PublicClientID)
-	login, err := pca.AcquireTokenByUsernamePassword(ctx, databricksScopes, Username, Password)
+	login, err := pca.AcquireTokenByUsernamePassword(ctx, []string{databricksScope}, Username, Password)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,11 +197,11 @@ func TestMSALRefreshRotationAndRevoke(t *testing.T) {
 	redeem := func(rt string) response {
 		return post(t, e, v2Token, url.Values{
 			"grant_type": {"refresh_token"}, "client_id": {PublicClientID},
-			"refresh_token": {rt}, "scope": {databricksScopes[0] + " offline_access"},
+			"refresh_token": {rt}, "scope": {databricksScope + " offline_access"},
 		})
 	}
 	silent := func() (public.AuthResult, error) {
-		return pca.AcquireTokenSilent(ctx, databricksScopes, public.WithSilentAccount(login.Account))
+		return pca.AcquireTokenSilent(ctx, []string{databricksScope}, public.WithSilentAccount(login.Account))
 	}
 
 	rt0 := c.refreshToken(t)
@@ -237,7 +237,7 @@ func TestMSALRefreshRotationAndRevoke(t *testing.T) {
 	// …and a token of another client is no good either.
 	r = post(t, e, v2Token, url.Values{
 		"grant_type": {"refresh_token"}, "client_id": {AzureCLIClientID},
-		"refresh_token": {c.refreshToken(t)}, "scope": {databricksScopes[0]},
+		"refresh_token": {c.refreshToken(t)}, "scope": {databricksScope},
 	})
 	if r.str("error") != "invalid_grant" {
 		t.Fatalf("other client's refresh token: %d %v", r.status, r.body)
@@ -249,7 +249,7 @@ func TestMSALRefreshRotationAndRevoke(t *testing.T) {
 		t.Fatalf("after RevokeUser: err = %v, want AADSTS50173", err)
 	}
 	// Signing in again works.
-	if _, err := pca.AcquireTokenByUsernamePassword(ctx, databricksScopes, Username, Password); err != nil {
+	if _, err := pca.AcquireTokenByUsernamePassword(ctx, []string{databricksScope}, Username, Password); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := silent(); err != nil {
@@ -267,7 +267,7 @@ func TestMSALDeviceCode(t *testing.T) {
 	e := start(t, Config{})
 	ctx := testContext(t)
 	pca, _ := publicClient(t, e, AzureCLIClientID)
-	dc, err := pca.AcquireTokenByDeviceCode(ctx, databricksScopes)
+	dc, err := pca.AcquireTokenByDeviceCode(ctx, []string{databricksScope})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,17 +294,19 @@ func TestMSALDeviceCode(t *testing.T) {
 	if err := e.ApproveDeviceCode(strings.ToLower(res.UserCode[:4]+"-"+res.UserCode[4:]), "nobody@tokend.test"); err == nil {
 		t.Error("approving as an unknown user worked")
 	}
+	approved := make(chan error, 1)
 	go func() {
 		// Let MSAL poll (and be told to wait) at least once more.
-		for e.Counts()["device_code"] < 2 {
+		for e.Counts()["device_code"] < 2 && ctx.Err() == nil {
 			time.Sleep(10 * time.Millisecond)
 		}
-		if err := e.ApproveDeviceCode(strings.ToLower(res.UserCode[:4]+"-"+res.UserCode[4:]), SecondUsername); err != nil {
-			t.Error(err)
-		}
+		approved <- e.ApproveDeviceCode(strings.ToLower(res.UserCode[:4]+"-"+res.UserCode[4:]), SecondUsername)
 	}()
 	ar, err := dc.AuthenticationResult(ctx)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-approved; err != nil {
 		t.Fatal(err)
 	}
 	if ar.Account.PreferredUsername != SecondUsername || claims(t, ar.AccessToken)["oid"] != SecondUserObjectID {
@@ -315,7 +317,7 @@ func TestMSALDeviceCode(t *testing.T) {
 	}
 
 	t.Run("expired", func(t *testing.T) {
-		dc, err := pca.AcquireTokenByDeviceCode(ctx, databricksScopes)
+		dc, err := pca.AcquireTokenByDeviceCode(ctx, []string{databricksScope})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -484,7 +486,7 @@ func TestMSALInteractive(t *testing.T) {
 		}
 		return r.Body.Close()
 	}
-	res, err := pca.AcquireTokenInteractive(testContext(t), databricksScopes, public.WithOpenURL(browser))
+	res, err := pca.AcquireTokenInteractive(testContext(t), []string{databricksScope}, public.WithOpenURL(browser))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -362,10 +362,10 @@ func TestFailNext(t *testing.T) {
 		cred, _ := confidential.NewCredFromSecret(ClientSecret)
 		cca := confidentialClient(t, e, cred)
 		e.FailNext(1, Fault{Status: 503})
-		if _, err := cca.AcquireTokenByCredential(testContext(t), databricksScopes); err == nil || !strings.Contains(err.Error(), "503") {
+		if _, err := cca.AcquireTokenByCredential(testContext(t), []string{databricksScope}); err == nil || !strings.Contains(err.Error(), "503") {
 			t.Fatalf("err = %v", err)
 		}
-		if _, err := cca.AcquireTokenByCredential(testContext(t), databricksScopes); err != nil {
+		if _, err := cca.AcquireTokenByCredential(testContext(t), []string{databricksScope}); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -465,18 +465,18 @@ func TestNoSecretsLogged(t *testing.T) {
 	e := start(t, Config{Logger: slog.New(slog.NewJSONHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	ctx := testContext(t)
 	cred, _ := confidential.NewCredFromSecret(ClientSecret)
-	if _, err := confidentialClient(t, e, cred).AcquireTokenByCredential(ctx, databricksScopes); err != nil {
+	if _, err := confidentialClient(t, e, cred).AcquireTokenByCredential(ctx, []string{databricksScope}); err != nil {
 		t.Fatal(err)
 	}
 	pca, _ := publicClient(t, e, PublicClientID)
-	login, err := pca.AcquireTokenByUsernamePassword(ctx, databricksScopes, Username, Password)
+	login, err := pca.AcquireTokenByUsernamePassword(ctx, []string{databricksScope}, Username, Password)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pca.AcquireTokenSilent(ctx, databricksScopes, withAccount(login)); err != nil {
+	if _, err := pca.AcquireTokenSilent(ctx, []string{databricksScope}, withAccount(login)); err != nil {
 		t.Fatal(err)
 	}
-	dc, err := pca.AcquireTokenByDeviceCode(ctx, databricksScopes)
+	dc, err := pca.AcquireTokenByDeviceCode(ctx, []string{databricksScope})
 	if err != nil {
 		t.Fatal(err)
 	}

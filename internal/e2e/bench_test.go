@@ -1,0 +1,47 @@
+package e2e
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// BenchmarkTokenGetProcess measures what a user feels: one whole `token get`
+// process (start, ask the daemon over the socket, print, exit).
+func BenchmarkTokenGetProcess(b *testing.B) {
+	dir, err := os.MkdirTemp("", "tkdb")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	env := append(os.Environ(),
+		"TOKEND_SOCKET="+filepath.Join(dir, "s.sock"),
+		"TOKEND_STATE_DIR="+filepath.Join(dir, "state"),
+		"TOKEND_CONFIG="+filepath.Join(dir, "none.toml"))
+	d := exec.Command(filepath.Join(binDir, "tokend"), "serve", "--emulator")
+	d.Env = env
+	if err := d.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { d.Process.Signal(os.Interrupt); d.Wait() }()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if c, err := net.Dial("unix", filepath.Join(dir, "s.sock")); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("daemon did not start")
+		}
+	}
+	token := filepath.Join(binDir, "token")
+	for b.Loop() {
+		cmd := exec.Command(token, "get", "demo")
+		cmd.Env = env
+		if out, err := cmd.Output(); err != nil || len(out) < 100 {
+			b.Fatalf("token get: %v (%d bytes)", err, len(out))
+		}
+	}
+}
