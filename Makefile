@@ -8,9 +8,10 @@ build:
 
 # Everything CI runs: formatting, vet, the cross builds, all tests with the
 # race detector (unit, integration against the emulator, and the end-to-end
-# scripts in internal/e2e), then short fuzz runs.
+# tests in internal/e2e) with a real Secret Service (gnome-keyring on a private
+# D-Bus session, see scripts/with-keyring.sh), then short fuzz runs.
 test: vet cross
-	$(GO) test -race -count=1 ./...
+	scripts/with-keyring.sh $(GO) test -race -count=1 ./...
 	$(MAKE) fuzz
 
 vet:

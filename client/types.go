@@ -31,10 +31,18 @@ type Listeners struct {
 
 // StoreStatus describes the secret store.
 type StoreStatus struct {
-	Backend string `json:"backend"`
+	Backend string `json:"backend"` // keyring, file or memory
+	State   string `json:"state"`   // StoreOK or StoreUnavailable
 	Healthy bool   `json:"healthy"`
-	Warning string `json:"warning,omitempty"`
+	Warning string `json:"warning,omitempty"` // e.g. the file store is weaker than a keychain
+	Error   string `json:"error,omitempty"`   // why the store is unavailable, with the fix
 }
+
+// Store states.
+const (
+	StoreOK          = "ok"
+	StoreUnavailable = "store_unavailable"
+)
 
 // Profile states.
 const (
@@ -119,5 +127,6 @@ const (
 	CodeUnknownProfile      = "unknown_profile"
 	CodeLoginRequired       = "login_required"
 	CodeUpstreamUnavailable = "upstream_unavailable"
+	CodeStoreUnavailable    = "store_unavailable" // the keychain is locked or not answering
 	CodeInternal            = "internal"
 )

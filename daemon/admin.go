@@ -66,6 +66,9 @@ func (s *Server) login(ctx context.Context, p *profile, req client.LoginRequest)
 // loginError explains a failed sign-in. Wrong credentials are the user's to
 // fix, so they are login_required, not invalid_request.
 func loginError(p *profile, err error) error {
+	if e := storeError(err); e != nil {
+		return e
+	}
 	var ie *idp.Error
 	switch {
 	case errors.As(err, &ie) && ie.Temporary:

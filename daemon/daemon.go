@@ -37,6 +37,8 @@ type SourceFactory func(p *config.Profile) (Source, error)
 // Store is what the daemon reports about the secret store.
 type Store interface {
 	Backend() string
+	Warning() string // what the user should know about the backend, or ""
+	Health() error   // nil while the store works
 }
 
 // Config is everything a Server needs.
@@ -179,11 +181,16 @@ func (s *Server) status() client.Status {
 		Version:   s.cfg.Version,
 		PID:       os.Getpid(),
 		Listeners: ls,
-		Store:     client.StoreStatus{Backend: s.cfg.Store.Backend(), Healthy: true},
-		Profiles:  []client.ProfileStatus{},
+		Store: client.StoreStatus{
+			Backend: s.cfg.Store.Backend(),
+			State:   client.StoreOK,
+			Healthy: true,
+			Warning: s.cfg.Store.Warning(),
+		},
+		Profiles: []client.ProfileStatus{},
 	}
-	if st.Store.Backend == "memory" {
-		st.Store.Warning = "memory store: sign-ins are lost when the daemon stops"
+	if err := s.cfg.Store.Health(); err != nil {
+		st.Store.Healthy, st.Store.State, st.Store.Error = false, client.StoreUnavailable, err.Error()
 	}
 	now := s.clock.Now()
 	for _, name := range s.names {

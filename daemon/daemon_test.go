@@ -10,6 +10,7 @@ import (
 
 	"github.com/tokend/tokend/client"
 	"github.com/tokend/tokend/internal/emulator"
+	"github.com/tokend/tokend/store"
 )
 
 // TestDayOfTokens runs 24 simulated hours of 60–90 minute tokens with a
@@ -211,3 +212,39 @@ func TestLogin(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// TestStoreUnavailable: a locked keychain shows in status with the fix and
+// fails only what needs a secret; tokens already held keep being served.
+func TestStoreUnavailable(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.waitReady("app")
+	good := h.get("/v1/token?profile=app").token(t)
+	h.store.lock(fmt.Errorf("%w: keychain read did not answer within 3s (locked?); unlock your keychain", store.ErrUnavailable))
+
+	// The client secret cannot be read, so refreshing fails: the token held
+	// is still served, and status says why.
+	h.clk.Advance(50 * time.Minute)
+	h.settle()
+	if got := h.get("/v1/token?profile=app").token(t); got.AccessToken != good.AccessToken {
+		t.Fatal("a new token without the secret?")
+	}
+	st := h.srv.status()
+	if st.Store.Healthy || st.Store.State != client.StoreUnavailable || !strings.Contains(st.Store.Error, "unlock your keychain") {
+		t.Errorf("store status = %+v", st.Store)
+	}
+	// A login that must store a secret fails with store_unavailable.
+	r := h.post("/v1/login", client.LoginRequest{Profile: "app", ClientSecret: emulator.ClientSecret})
+	if r.status != 503 || r.errCode(t) != client.CodeStoreUnavailable {
+		t.Fatalf("login with a locked store: %d %s", r.status, r.body)
+	}
+	// Unlocked: the refresher recovers by itself.
+	h.store.lock(nil)
+	h.clk.Advance(11 * time.Minute)
+	h.settle()
+	if got := h.get("/v1/token?profile=app").token(t); got.AccessToken == good.AccessToken {
+		t.Fatal("no new token after the store came back")
+	}
+	if !h.srv.status().Store.Healthy {
+		t.Error("store still unhealthy")
+	}
+}

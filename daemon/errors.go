@@ -10,6 +10,7 @@ import (
 
 	"github.com/tokend/tokend/client"
 	"github.com/tokend/tokend/internal/idp"
+	"github.com/tokend/tokend/store"
 )
 
 // apiError is an error with its place in the API: status, code and a
@@ -36,6 +37,7 @@ var codeStatus = map[string]int{
 	client.CodeUnknownProfile:      http.StatusNotFound,
 	client.CodeLoginRequired:       http.StatusConflict,
 	client.CodeUpstreamUnavailable: http.StatusServiceUnavailable,
+	client.CodeStoreUnavailable:    http.StatusServiceUnavailable,
 	client.CodeInternal:            http.StatusInternalServerError,
 }
 
@@ -48,6 +50,9 @@ func (s *Server) apiErrorFor(p *profile, err error, sl *slot) *apiError {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae
+	}
+	if e := storeError(err); e != nil {
+		return e
 	}
 	if errors.Is(err, idp.ErrLoginRequired) {
 		return newError(client.CodeLoginRequired, "profile %s needs a new sign-in (%v): run `%s`", p.cfg.Name, err, loginHint(p.cfg))
@@ -66,6 +71,17 @@ func (s *Server) apiErrorFor(p *profile, err error, sl *slot) *apiError {
 	}
 	s.log.Error("token source failed", "profile", p.cfg.Name, "err", err)
 	return newError(client.CodeInternal, "profile %s: %v", p.cfg.Name, err)
+}
+
+// storeError explains a secret-store failure (its message carries the fix),
+// or returns nil for other errors.
+func storeError(err error) *apiError {
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrWrongKey) {
+		e := newError(client.CodeStoreUnavailable, "%v", err)
+		e.retryAfter = 30 * time.Second
+		return e
+	}
+	return nil
 }
 
 // handler is an HTTP handler that returns its error instead of writing it.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,7 +34,32 @@ type harness struct {
 	tcp   string // host:port
 	unix  *http.Client
 	http  *http.Client
-	store *store.Memory
+	store *lockableStore
+}
+
+// lockableStore is a memory store whose keychain can be "locked".
+type lockableStore struct {
+	*store.Memory
+	mu     sync.Mutex
+	locked error
+}
+
+func (s *lockableStore) lock(err error) { s.mu.Lock(); s.locked = err; s.mu.Unlock() }
+
+func (s *lockableStore) Health() error { s.mu.Lock(); defer s.mu.Unlock(); return s.locked }
+
+func (s *lockableStore) Get(ctx context.Context, k string) ([]byte, error) {
+	if err := s.Health(); err != nil {
+		return nil, err
+	}
+	return s.Memory.Get(ctx, k)
+}
+
+func (s *lockableStore) Set(ctx context.Context, k string, v []byte) error {
+	if err := s.Health(); err != nil {
+		return err
+	}
+	return s.Memory.Set(ctx, k, v)
 }
 
 type harnessOpts struct {
@@ -44,7 +70,7 @@ var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
-	h := &harness{t: t, clk: clock.NewFake(t0), store: store.NewMemory()}
+	h := &harness{t: t, clk: clock.NewFake(t0), store: &lockableStore{Memory: store.NewMemory()}}
 	em, err := emulator.New(emulator.Config{Clock: h.clk, Seed: 7})
 	if err != nil {
 		t.Fatal(err)

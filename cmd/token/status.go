@@ -42,6 +42,9 @@ func writeStatusTable(w io.Writer, st *client.Status, now time.Time) error {
 	if st.Store.Warning != "" {
 		fmt.Fprintf(w, "warning: %s\n", st.Store.Warning)
 	}
+	if !st.Store.Healthy {
+		fmt.Fprintf(w, "store unavailable: %s\n", st.Store.Error)
+	}
 	if len(st.Profiles) == 0 {
 		fmt.Fprintln(w, "no profiles: add one to the config (see configs/config.example.toml)")
 		return nil

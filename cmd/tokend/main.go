@@ -18,7 +18,7 @@ import (
 const usage = `tokend — keeps Microsoft Entra ID tokens fresh and hands them out locally.
 
 Usage:
-  tokend serve [--config FILE] [--store memory] [--emulator]
+  tokend serve [--config FILE] [--store keyring|file|memory] [--emulator]
                                    run the daemon in the foreground
   tokend emulator [--addr 127.0.0.1:8443] [--dir DIR]
                                    run the offline Entra ID emulator alone
@@ -29,8 +29,12 @@ serve --emulator starts the built-in Entra ID emulator in-process and adds the
 ready profiles "demo" (client secret) and "demo-user" (username/password,
 already signed in): then run ` + "`token get demo`" + `.
 
+Stores: keyring (default; the OS keychain holds the key that seals the
+secrets in the state directory), file (headless machines: the key is a file
+next to them, or derived from $TOKEND_STORE_PASSPHRASE), memory (nothing kept).
+
 Environment: TOKEND_CONFIG (config file), TOKEND_SOCKET (socket path),
-TOKEND_STATE_DIR (state directory).
+TOKEND_STATE_DIR (state directory), TOKEND_STORE_PASSPHRASE (file store).
 `
 
 func main() {

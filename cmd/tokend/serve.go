@@ -24,7 +24,7 @@ import (
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlags("serve")
 	cfgFlag := fs.String("config", "", "config file")
-	storeFlag := fs.String("store", "", "secret store: keyring, file or memory")
+	storeFlag := fs.String("store", "", "secret store: keyring, file or memory (default: the config's, else keyring; memory with --emulator)")
 	emu := fs.Bool("emulator", false, "start the built-in Entra ID emulator with demo profiles")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -41,14 +41,22 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if *storeFlag != "" {
 		backend = *storeFlag
 	}
-	st, err := openStore(backend)
+	stateDir, err := config.StateDir()
 	if err != nil {
 		return err
+	}
+	st, err := store.Open(backend, stateDir, store.Options{})
+	if err != nil {
+		return fmt.Errorf("open %s store: %w", backend, err)
+	}
+	defer st.Close()
+	if w := st.Warning(); w != "" {
+		log.Warn(w)
 	}
 
 	var em *emulator.Emulator
 	if *emu {
-		if em, err = startEmulator(ctx, cfg, st, log); err != nil {
+		if em, err = startEmulator(ctx, cfg, st, stateDir, log); err != nil {
 			return err
 		}
 		defer em.Close()
@@ -119,22 +127,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	return first
 }
 
-func openStore(backend string) (*store.Memory, error) {
-	switch backend {
-	case "memory":
-		return store.NewMemory(), nil
-	case "keyring", "file":
-		return nil, fmt.Errorf("store %q is not available in this build yet: run `tokend serve --store memory` (sign-ins are then lost when tokend stops)", backend)
-	}
-	return nil, fmt.Errorf("unknown store %q: want keyring, file or memory", backend)
-}
-
 // startEmulator runs the emulator in-process and adds the demo profiles.
-func startEmulator(ctx context.Context, cfg *config.Config, st *store.Memory, log *slog.Logger) (*emulator.Emulator, error) {
-	stateDir, err := config.StateDir()
-	if err != nil {
-		return nil, err
-	}
+func startEmulator(ctx context.Context, cfg *config.Config, st store.Backend, stateDir string, log *slog.Logger) (*emulator.Emulator, error) {
 	dir := filepath.Join(stateDir, "emulator")
 	em, err := emulator.New(emulator.Config{Dir: dir, Logger: log.With("component", "emulator")})
 	if err != nil {

@@ -12,19 +12,49 @@ import (
 
 // msalCache is the cache MSAL is given. It keeps everything MSAL writes except
 // access tokens: MSAL therefore never answers from its own cache, and the
-// daemon alone decides when a token is redeemed. Refresh tokens, accounts and
-// app metadata are kept, and handed to persist whenever the refresh token set
-// changes (never for a mere access-token write).
+// daemon alone decides when a token is redeemed.
+//
+// With a store behind it (load and persist set), it is filled from the store
+// on first use, and it persists the refresh token, account and app metadata
+// (not access or id tokens) whenever the refresh token changes, never for a
+// mere access-token write. A failed write is logged and retried on the next
+// export; it never fails the token MSAL just obtained.
 type msalCache struct {
-	mu      sync.Mutex
-	blob    []byte // MSAL's serialized cache minus the AccessToken section
+	load    func(ctx context.Context) ([]byte, error) // nil: memory only
 	persist func(ctx context.Context, blob []byte) error
+	onError func(error)
+
+	mu     sync.Mutex
+	loaded bool
+	blob   []byte // MSAL's cache minus access tokens
+	saved  []byte // the RefreshToken section last persisted
+	dirty  bool   // a persist failed and must be retried
 }
 
 var _ cache.ExportReplace = (*msalCache)(nil)
 
+// ensure loads the cache from the store once. A load error is returned each
+// time until a load succeeds.
+func (c *msalCache) ensure(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.loaded || c.load == nil {
+		return nil
+	}
+	blob, err := c.load(ctx)
+	if err != nil {
+		return err
+	}
+	c.loaded, c.blob = true, blob
+	c.saved = section(blob, "RefreshToken")
+	return nil
+}
+
 // Replace hands MSAL the cache without access tokens.
 func (c *msalCache) Replace(ctx context.Context, u cache.Unmarshaler, _ cache.ReplaceHints) error {
+	if err := c.ensure(ctx); err != nil {
+		return err
+	}
 	c.mu.Lock()
 	blob := c.blob
 	c.mu.Unlock()
@@ -34,45 +64,77 @@ func (c *msalCache) Replace(ctx context.Context, u cache.Unmarshaler, _ cache.Re
 	return u.Unmarshal(blob)
 }
 
-// Export keeps what MSAL wrote, minus access tokens, and persists it when
-// anything but the access tokens changed.
+// Export keeps what MSAL wrote, minus access tokens, and persists it when the
+// refresh token changed.
 func (c *msalCache) Export(ctx context.Context, m cache.Marshaler, _ cache.ExportHints) error {
 	data, err := m.Marshal()
 	if err != nil {
 		return fmt.Errorf("marshal msal cache: %w", err)
 	}
-	blob, err := withoutAccessTokens(data)
+	blob, err := without(data, "AccessToken")
 	if err != nil {
 		return err
 	}
 	c.mu.Lock()
-	changed := !bytes.Equal(blob, c.blob)
-	c.blob = blob
-	persist := c.persist
-	c.mu.Unlock()
-	if changed && persist != nil {
-		return persist(ctx, blob)
+	defer c.mu.Unlock()
+	c.blob, c.loaded = blob, true
+	rt := section(blob, "RefreshToken")
+	if c.persist == nil || (!c.dirty && bytes.Equal(rt, c.saved)) {
+		return nil
 	}
+	keep, err := without(blob, "IdToken")
+	if err != nil {
+		return err
+	}
+	if err := c.persist(ctx, keep); err != nil {
+		c.dirty = true
+		if c.onError != nil {
+			c.onError(err)
+		}
+		return nil
+	}
+	c.saved, c.dirty = rt, false
 	return nil
 }
 
-// load sets the cache from persisted state.
-func (c *msalCache) load(blob []byte) {
+// reset forgets everything (after logout).
+func (c *msalCache) reset() {
 	c.mu.Lock()
-	c.blob = blob
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	c.blob, c.saved, c.dirty = nil, nil, false
+	c.loaded = true
 }
 
-func withoutAccessTokens(data []byte) ([]byte, error) {
+// without returns the cache JSON minus the named sections.
+func without(data []byte, names ...string) ([]byte, error) {
 	var sections map[string]json.RawMessage
 	if err := json.Unmarshal(data, &sections); err != nil {
 		return nil, fmt.Errorf("decode msal cache: %w", err)
 	}
-	delete(sections, "AccessToken")
+	for _, n := range names {
+		delete(sections, n)
+	}
 	// encoding/json sorts map keys, so equal content gives equal bytes.
 	out, err := json.Marshal(sections)
 	if err != nil {
 		return nil, fmt.Errorf("encode msal cache: %w", err)
 	}
 	return out, nil
+}
+
+// section returns one section of the cache JSON in canonical form, or nil.
+func section(data []byte, name string) []byte {
+	var sections map[string]json.RawMessage
+	if json.Unmarshal(data, &sections) != nil || len(sections[name]) == 0 {
+		return nil
+	}
+	var v any
+	if json.Unmarshal(sections[name], &v) != nil {
+		return nil
+	}
+	out, _ := json.Marshal(v)
+	if string(out) == "{}" || string(out) == "null" {
+		return nil
+	}
+	return out
 }

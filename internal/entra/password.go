@@ -52,7 +52,7 @@ func (f *passwordFlow) token(ctx context.Context, scopes []string) (idp.Token, e
 	return silent(ctx, f.app, f.s.profile.Name, scopes)
 }
 
-func (f *passwordFlow) forget() { f.cache.load(nil) }
+func (f *passwordFlow) forget() {}
 
 // silent redeems the signed-in account's refresh token. The cache holds no
 // access tokens, so MSAL always goes to the identity provider.

@@ -47,6 +47,8 @@ type Source struct {
 	opts    Options
 	flow    flow
 	mu      sync.Mutex // one MSAL call per profile at a time: one writer of refresh tokens
+	cache   *msalCache // the MSAL cache of flows that keep one (see newCache)
+	corrupt error      // set when the stored cache could not be read; cleared by login
 }
 
 // flow is one way of signing in. Every flow tokend supports implements it.
@@ -96,6 +98,14 @@ func New(p *config.Profile, opts Options) (*Source, error) {
 func (s *Source) Token(ctx context.Context, scopes []string) (idp.Token, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.cache != nil {
+		if err := s.cache.ensure(ctx); err != nil {
+			return idp.Token{}, err
+		}
+		if s.corrupt != nil {
+			return idp.Token{}, s.corrupt
+		}
+	}
 	t, err := s.flow.token(ctx, scopes)
 	return s.rebase(t), classify(err)
 }
@@ -104,7 +114,15 @@ func (s *Source) Token(ctx context.Context, scopes []string) (idp.Token, error) 
 func (s *Source) Login(ctx context.Context, req idp.LoginRequest) (idp.Token, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.cache != nil {
+		if err := s.cache.ensure(ctx); err != nil {
+			return idp.Token{}, err
+		}
+	}
 	t, err := s.flow.login(ctx, req)
+	if err == nil {
+		s.corrupt = nil
+	}
 	return s.rebase(t), classify(err)
 }
 
@@ -113,6 +131,10 @@ func (s *Source) Logout(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.flow.forget()
+	if s.cache != nil {
+		s.cache.reset()
+	}
+	s.corrupt = nil
 	var errs []error
 	for _, k := range []string{keyClientSecret, keyMSALCache} {
 		if err := s.opts.Secrets.Delete(ctx, s.key(k)); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -157,20 +179,38 @@ func (s *Source) secret(ctx context.Context, k, how string) ([]byte, error) {
 	return v, nil
 }
 
-// newCache returns the MSAL cache of this profile, loaded from the store and
-// persisted back to it whenever the refresh token changes.
-func (s *Source) newCache(ctx context.Context) (*msalCache, error) {
-	c := &msalCache{persist: func(ctx context.Context, blob []byte) error {
-		return s.opts.Secrets.Set(ctx, s.key(keyMSALCache), blob)
-	}}
-	blob, err := s.opts.Secrets.Get(ctx, s.key(keyMSALCache))
-	switch {
-	case err == nil:
-		c.load(blob)
-	case !errors.Is(err, store.ErrNotFound):
-		return nil, fmt.Errorf("read msal cache: %w", err)
+// newCache returns the profile's MSAL cache (one per Source), filled from the
+// store on first use and persisted back to it when the refresh token changes.
+// A stored cache that cannot be decrypted counts as "not signed in": the
+// profile needs a new login, which overwrites it.
+func (s *Source) newCache(_ context.Context) (*msalCache, error) {
+	if s.cache != nil {
+		return s.cache, nil
 	}
-	return c, nil
+	key := s.key(keyMSALCache)
+	s.cache = &msalCache{
+		load: func(ctx context.Context) ([]byte, error) {
+			blob, err := s.opts.Secrets.Get(ctx, key)
+			switch {
+			case err == nil:
+				return blob, nil
+			case errors.Is(err, store.ErrNotFound):
+				return nil, nil
+			case errors.Is(err, store.ErrCorrupt):
+				s.opts.Logger.Error("stored sign-in is unreadable; a new login will replace it", "profile", s.profile.Name, "err", err)
+				s.corrupt = fmt.Errorf("the stored sign-in of profile %s is unreadable (%v): %w", s.profile.Name, err, idp.ErrLoginRequired)
+				return nil, nil
+			}
+			return nil, fmt.Errorf("read sign-in of profile %s: %w", s.profile.Name, err)
+		},
+		persist: func(ctx context.Context, blob []byte) error {
+			return s.opts.Secrets.Set(ctx, key, blob)
+		},
+		onError: func(err error) {
+			s.opts.Logger.Error("could not save the new refresh token; will retry at the next refresh", "profile", s.profile.Name, "err", err)
+		},
+	}
+	return s.cache, nil
 }
 
 // instanceDiscovery is on only for Microsoft's own authority hosts: for any

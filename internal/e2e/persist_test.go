@@ -1,0 +1,333 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tokend/tokend/internal/emulator"
+)
+
+// machine is one user's machine for the persistence tests: an emulator
+// (in this process, so it outlives daemon restarts), a config, a state
+// directory, and the real binaries.
+type machine struct {
+	t      *testing.T
+	em     *emulator.Emulator
+	env    []string
+	sock   string
+	state  string
+	logs   bytes.Buffer // every daemon's stderr
+	daemon *exec.Cmd
+}
+
+func newMachine(t *testing.T, storeBackend string) *machine {
+	t.Helper()
+	em, err := emulator.New(emulator.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := em.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { em.Close() })
+	dir := t.TempDir()
+	sockDir, err := os.MkdirTemp("", "tkd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	ca := filepath.Join(dir, "ca.pem")
+	os.WriteFile(ca, em.CAPEM(), 0o600)
+	cfg := filepath.Join(dir, "config.toml")
+	os.WriteFile(cfg, fmt.Appendf(nil, `
+[daemon]
+store = %q
+http = ""
+
+[profiles.user]
+flow = "password"
+client_id = %q
+authority = %q
+ca_file = %q
+
+[profiles.app]
+flow = "client-secret"
+client_id = %q
+authority = %q
+ca_file = %q
+`, storeBackend, emulator.PublicClientID, em.Authority(), ca, emulator.ConfidentialClientID, em.Authority(), ca), 0o600)
+	m := &machine{t: t, em: em, sock: filepath.Join(sockDir, "s.sock"), state: filepath.Join(dir, "state")}
+	m.env = append(os.Environ(),
+		"TOKEND_CONFIG="+cfg,
+		"TOKEND_SOCKET="+m.sock,
+		"TOKEND_STATE_DIR="+m.state,
+		"TOKEND_STORE_PASSPHRASE=",
+	)
+	t.Cleanup(m.kill)
+	return m
+}
+
+func (m *machine) start() {
+	m.t.Helper()
+	d := exec.Command(filepath.Join(binDir, "tokend"), "serve")
+	d.Env = m.env
+	d.Stderr = &m.logs
+	if err := d.Start(); err != nil {
+		m.t.Fatal(err)
+	}
+	m.daemon = d
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if c, err := net.Dial("unix", m.sock); err == nil {
+			c.Close()
+			return
+		}
+	}
+	m.t.Fatalf("daemon did not start:\n%s", m.logs.String())
+}
+
+// stop ends the daemon the polite way.
+func (m *machine) stop() {
+	m.t.Helper()
+	m.daemon.Process.Signal(os.Interrupt)
+	if err := m.daemon.Wait(); err != nil {
+		m.t.Fatalf("daemon exit: %v\n%s", err, m.logs.String())
+	}
+	m.daemon = nil
+}
+
+func (m *machine) kill() {
+	if m.daemon != nil {
+		m.daemon.Process.Kill()
+		m.daemon.Wait()
+		m.daemon = nil
+	}
+}
+
+// token runs the client; it returns stdout, stderr and the exit code.
+func (m *machine) token(stdin string, args ...string) (string, string, int) {
+	cmd := exec.Command(filepath.Join(binDir, "token"), args...)
+	cmd.Env = m.env
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		m.t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func (m *machine) mustToken(stdin string, args ...string) string {
+	m.t.Helper()
+	out, errs, code := m.token(stdin, args...)
+	if code != 0 {
+		m.t.Fatalf("token %v: exit %d: %s\ndaemon log:\n%s", args, code, errs, m.logs.String())
+	}
+	return out
+}
+
+func stores(t *testing.T) []string {
+	if os.Getenv("TOKEND_SECRET_SERVICE") == "1" {
+		return []string{"keyring", "file"}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("CI must run these tests with a Secret Service: through scripts/with-keyring.sh (make test does)")
+	}
+	t.Log("no Secret Service session: testing the file store only (run through scripts/with-keyring.sh for keyring)")
+	return []string{"file"}
+}
+
+// TestRestartKeepsSignIn: sign in once, restart the daemon, and the token
+// comes back with exactly one refresh-token request and no new login; no
+// issued secret is readable in the state dir, the logs or the keychain.
+func TestRestartKeepsSignIn(t *testing.T) {
+	for _, backend := range stores(t) {
+		t.Run(backend, func(t *testing.T) {
+			m := newMachine(t, backend)
+			m.start()
+			if _, errs, code := m.token("", "get", "user"); code != 4 || !strings.Contains(errs, "token login user") {
+				t.Fatalf("before login: exit %d %s", code, errs)
+			}
+			m.mustToken(emulator.Password+"\n", "login", "user", "--username", emulator.Username, "--password-stdin")
+			m.mustToken(emulator.ClientSecret+"\n", "login", "app", "--client-secret-stdin")
+			first := m.mustToken("", "get", "user")
+			m.stop()
+
+			m.em.ResetCounts()
+			m.start()
+			second := m.mustToken("", "get", "user")
+			m.mustToken("", "get", "app")
+			if second == first {
+				t.Error("the restarted daemon served the old access token (access tokens must not be persisted)")
+			}
+			c := m.em.Counts()
+			if c["refresh_token"] != 1 || c["password"] != 0 {
+				t.Errorf("after restart the emulator saw %v, want exactly one refresh_token and no password grant", c)
+			}
+			m.stop()
+
+			secrets := append(m.em.Issued(), emulator.ClientSecret, emulator.Password)
+			if hit := grepDir(t, m.state, secrets); hit != "" {
+				t.Errorf("state dir holds an issued secret in plaintext: %s", hit)
+			}
+			for _, s := range secrets {
+				if strings.Contains(m.logs.String(), s) {
+					t.Errorf("daemon log holds an issued secret (%d bytes)", len(s))
+				}
+			}
+			if backend == "keyring" {
+				out, err := exec.Command("secret-tool", "search", "--all", "service", "tokend").CombinedOutput()
+				if err != nil {
+					t.Fatalf("secret-tool: %v %s", err, out)
+				}
+				for _, s := range secrets {
+					if strings.Contains(string(out), s) {
+						t.Error("the keychain holds an issued secret")
+					}
+				}
+				if !strings.Contains(string(out), "store-key:") {
+					t.Errorf("no store key in the keychain:\n%s", out)
+				}
+			}
+		})
+	}
+}
+
+// TestCorruptSignIn: a damaged refresh-token file sends that profile to
+// login_required with the fix; the other profile keeps working; a new login
+// repairs it.
+func TestCorruptSignIn(t *testing.T) {
+	m := newMachine(t, "file")
+	m.start()
+	m.mustToken(emulator.Password+"\n", "login", "user", "--username", emulator.Username, "--password-stdin")
+	m.mustToken(emulator.ClientSecret+"\n", "login", "app", "--client-secret-stdin")
+	m.stop()
+	f := filepath.Join(m.state, "secrets", "profile%2Fuser%2Fmsal-cache.sealed")
+	data, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0xff
+	os.WriteFile(f, data, 0o600)
+
+	m.start()
+	_, errs, code := m.token("", "get", "user")
+	if code != 4 || !strings.Contains(errs, "unreadable") || !strings.Contains(errs, "token login user") {
+		t.Fatalf("corrupt sign-in: exit %d: %s", code, errs)
+	}
+	m.mustToken("", "get", "app")
+	st := m.mustToken("", "status", "-o", "json")
+	if !strings.Contains(st, `"state": "login_required"`) {
+		t.Errorf("status does not show login_required:\n%s", st)
+	}
+	m.mustToken(emulator.Password+"\n", "login", "user", "--username", emulator.Username, "--password-stdin")
+	m.mustToken("", "get", "user")
+}
+
+// TestWrongFileKey: the file store under another passphrase refuses to
+// start serving secrets, says why, and overwrites nothing.
+func TestWrongFileKey(t *testing.T) {
+	m := newMachine(t, "file")
+	m.env = append(m.env, "TOKEND_STORE_PASSPHRASE=first")
+	m.start()
+	m.mustToken(emulator.Password+"\n", "login", "user", "--username", emulator.Username, "--password-stdin")
+	m.stop()
+	before := dirContent(t, filepath.Join(m.state, "secrets"))
+
+	m.env = append(m.env, "TOKEND_STORE_PASSPHRASE=second")
+	m.start()
+	_, errs, code := m.token("", "get", "user")
+	if code == 0 || !strings.Contains(errs, "sealed with another key") {
+		t.Fatalf("wrong key: exit %d: %s", code, errs)
+	}
+	if _, errs, code := m.token(emulator.Password+"\n", "login", "user", "--username", emulator.Username, "--password-stdin"); code == 0 {
+		t.Fatalf("login under the wrong key succeeded: %s", errs)
+	}
+	st := m.mustToken("", "status", "-o", "json")
+	if !strings.Contains(st, `"state": "store_unavailable"`) {
+		t.Errorf("status does not show store_unavailable:\n%s", st)
+	}
+	m.stop()
+	if after := dirContent(t, filepath.Join(m.state, "secrets")); after != before {
+		t.Fatal("the secrets changed under the wrong key")
+	}
+}
+
+// TestCrashDuringRotation kills the daemon with SIGKILL at random moments
+// while it rotates refresh tokens, 100 times: every restarted daemon still
+// gets a token (from the old or the new refresh token, never from none).
+func TestCrashDuringRotation(t *testing.T) {
+	m := newMachine(t, "file")
+	m.start()
+	m.mustToken(emulator.Password+"\n", "login", "user", "--username", emulator.Username, "--password-stdin")
+	m.stop()
+	trials := 100
+	if testing.Short() {
+		trials = 10
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range trials {
+		m.start()
+		// Each new scope is a refresh-token redemption, so a rotation.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for j := range 20 {
+				m.token("", "get", "user", "--scope", fmt.Sprintf("api://trial-%d-%d/.default", i, j))
+			}
+		}()
+		time.Sleep(time.Duration(rng.IntN(15_000)) * time.Microsecond)
+		m.daemon.Process.Signal(syscall.SIGKILL)
+		m.daemon.Wait()
+		m.daemon = nil
+		<-done
+
+		m.start()
+		if _, errs, code := m.token("", "get", "user", "--scope", fmt.Sprintf("api://after-%d/.default", i)); code != 0 {
+			t.Fatalf("trial %d: restarted daemon has no token: exit %d: %s\n%s", i, code, errs, m.logs.String())
+		}
+		m.stop()
+	}
+	t.Logf("%d kills during rotation, %d refresh-token redemptions, every restart got a token", trials, m.em.Counts()["refresh_token"])
+}
+
+func grepDir(t *testing.T, dir string, needles []string) string {
+	var hit string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		data, _ := os.ReadFile(p)
+		for _, n := range needles {
+			if len(n) > 8 && bytes.Contains(data, []byte(n)) {
+				hit = p
+			}
+		}
+		return nil
+	})
+	return hit
+}
+
+func dirContent(t *testing.T, dir string) string {
+	var b strings.Builder
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && d.Name() != ".lock" {
+			data, _ := os.ReadFile(p)
+			fmt.Fprintf(&b, "%s %x\n", p, data)
+		}
+		return nil
+	})
+	return b.String()
+}
