@@ -66,6 +66,9 @@ type ProfileStatus struct {
 	LastError   string   `json:"last_error,omitempty"`
 	Fix         string   `json:"fix,omitempty"` // the command that fixes login_required or error
 	Counters    Counters `json:"counters"`
+	// DatabricksHost is the profile's normalized databricks_host, "" when
+	// unset; `token env` and `token exec` pass it to the child.
+	DatabricksHost string `json:"databricks_host,omitempty"`
 }
 
 // Counters count what happened to a profile since the daemon started.
@@ -130,3 +133,36 @@ const (
 	CodeStoreUnavailable    = "store_unavailable" // the keychain is locked or not answering
 	CodeInternal            = "internal"
 )
+
+// RefreshRequest is the body of POST /v1/refresh: replace a token now, for
+// example after a server rejected it. The answer is a Token.
+type RefreshRequest struct {
+	Profile  string   `json:"profile,omitempty"`
+	Scopes   []string `json:"scopes,omitempty"`
+	Resource string   `json:"resource,omitempty"`
+	// RejectedSHA256 is the hex SHA-256 of the token that was rejected. When
+	// the daemon's current token is already another one, that one is served
+	// and the identity provider is not asked again.
+	RejectedSHA256 string `json:"rejected_sha256,omitempty"`
+}
+
+// Event types of GET /v1/watch.
+const (
+	EventRotated = "rotated" // a new token for (profile, scopes); state is ready
+	EventState   = "state"   // the profile's state changed (error, login_required, ready)
+)
+
+// Event is the data of one server-sent event of GET /v1/watch; the SSE event
+// name is its Type. It never carries a token: fetch that with GET /v1/token.
+// Times are unix seconds of the daemon's clock.
+type Event struct {
+	Type        string   `json:"type"`
+	Profile     string   `json:"profile"`
+	State       string   `json:"state"`
+	Scopes      []string `json:"scopes,omitempty"`
+	Account     string   `json:"account,omitempty"`
+	ExpiresOn   int64    `json:"expires_on,omitempty"`
+	NextRefresh int64    `json:"next_refresh,omitempty"`
+	Error       string   `json:"error,omitempty"`
+	Time        int64    `json:"time"`
+}
