@@ -26,8 +26,8 @@ var ErrKeyringNotFound = keyring.ErrNotFound
 type OSKeyring struct{}
 
 func (OSKeyring) Get(service, user string) (string, error) { return keyring.Get(service, user) }
-func (OSKeyring) Set(service, user, secret string) error  { return keyring.Set(service, user, secret) }
-func (OSKeyring) Delete(service, user string) error       { return keyring.Delete(service, user) }
+func (OSKeyring) Set(service, user, secret string) error   { return keyring.Set(service, user, secret) }
+func (OSKeyring) Delete(service, user string) error        { return keyring.Delete(service, user) }
 
 // KeyringService is the keychain service name of tokend's entries.
 const KeyringService = "tokend"
