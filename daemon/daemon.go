@@ -54,6 +54,10 @@ type Config struct {
 	// IdleAfter stops background refresh of a (profile, scopes) pair nobody
 	// asked for in this long (default 12h); the next request revives it.
 	IdleAfter time.Duration
+	// KeepAlive refreshes an idle profile's own token this often anyway
+	// (default 24h; negative: never), so that an unused refresh token does
+	// not expire at the identity provider (Entra: 90 days of inactivity).
+	KeepAlive time.Duration
 }
 
 // Server is the daemon.
@@ -68,6 +72,8 @@ type Server struct {
 	wake     chan struct{} // nudges the refresher after a foreground change
 	baseCtx  context.Context
 	stop     context.CancelFunc
+	watch    watchers // GET /v1/watch streams
+	logins   logins   // sign-ins in progress (login.go)
 
 	mu        sync.Mutex
 	listeners client.Listeners
@@ -90,6 +96,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.IdleAfter == 0 {
 		cfg.IdleAfter = 12 * time.Hour
+	}
+	if cfg.KeepAlive == 0 {
+		cfg.KeepAlive = 24 * time.Hour
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
@@ -148,6 +157,8 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		ConnContext:       connContext,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	srv.RegisterOnShutdown(func() { s.watch.endServer(srv) }) // SSE streams never go idle
+	srv.RegisterOnShutdown(s.logins.shutdown)                 // nor do sign-ins waiting on a person
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

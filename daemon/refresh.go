@@ -23,6 +23,10 @@ const (
 	latestRefresh   = 15 * time.Minute // refresh at the latest this long before expiry
 	backoffBase     = 15 * time.Second
 	backoffMax      = 10 * time.Minute
+	// maxSleep bounds the refresher's sleep. Timers run on monotonic time,
+	// which stops while a laptop sleeps; waking up at least this often
+	// notices, by wall time, tokens that went stale meanwhile.
+	maxSleep = time.Minute
 )
 
 // profile is the daemon's state for one configured profile.
@@ -53,8 +57,20 @@ type slot struct {
 
 	mu       sync.Mutex
 	call     *call     // the refresh in flight, if any
-	next     time.Time // next background refresh; zero: none scheduled
+	next     time.Time // next background refresh (wall time); zero: none scheduled
+	obtained time.Time // when the current token arrived (wall time)
 	failures int       // consecutive failed refreshes
+	err      error     // the last failure, for callers that come during backoff
+}
+
+// health reads what the request path needs under one lock: whether refresh
+// is failing, the error and backoff deadline if so, and whether the
+// scheduled refresh is overdue (the refresher slept through it).
+func (sl *slot) health(now time.Time) (failing bool, err error, retryAt time.Time, overdue bool) {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	overdue = !sl.next.IsZero() && !sl.next.After(now) && sl.call == nil
+	return sl.failures > 0, sl.err, sl.next, overdue
 }
 
 type call struct {
@@ -103,13 +119,21 @@ func (s *Server) token(ctx context.Context, p *profile, scopes []string) (idp.To
 	sl := p.slot(scopes)
 	now := s.clock.Now()
 	sl.used.Store(now.UnixNano())
-	failing := p.failing(sl)
+	failing, lastErr, retryAt, overdue := sl.health(now)
 	if t := sl.cur.Load(); servable(t, now, failing) {
+		if overdue {
+			s.nudge() // e.g. just after resume: refresh in the background
+		}
 		p.served.Add(1)
 		return *t, nil
 	}
 	if err := p.needsLogin(); err != nil {
 		return idp.Token{}, s.apiErrorFor(p, err, sl)
+	}
+	// Circuit: while a failing slot backs off, callers are told so at once
+	// instead of each reaching the identity provider.
+	if failing && idp.IsTemporary(lastErr) && now.Before(retryAt) {
+		return idp.Token{}, s.apiErrorFor(p, lastErr, sl)
 	}
 	p.waited.Add(1)
 	t, err := s.refresh(ctx, p, sl, false)
@@ -129,12 +153,6 @@ func (p *profile) needsLogin() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.loginNeeded
-}
-
-func (p *profile) failing(sl *slot) bool {
-	sl.mu.Lock()
-	defer sl.mu.Unlock()
-	return sl.failures > 0
 }
 
 // refresh joins the refresh in flight for sl, or starts one. The refresh
@@ -162,12 +180,14 @@ func (s *Server) runRefresh(p *profile, sl *slot, c *call, nudge bool) {
 	ctx, cancel := context.WithTimeout(s.baseCtx, s.cfg.RefreshTimeout)
 	defer cancel()
 	tok, err := p.src.Token(ctx, sl.scopes)
-	now := s.clock.Now()
+	now := s.clock.Now().Round(0) // wall time only: see maxSleep
 
 	sl.mu.Lock()
+	sl.err = err
 	if err == nil {
 		sl.cur.Store(&tok)
 		sl.failures = 0
+		sl.obtained = now
 		sl.next = nextRefresh(now, tok.ExpiresOn)
 	} else {
 		sl.failures++
@@ -191,6 +211,7 @@ func (s *Server) runRefresh(p *profile, sl *slot, c *call, nudge bool) {
 		p.loginNeeded = err
 	}
 	p.mu.Unlock()
+	s.publishRefresh(p, sl, tok, err)
 
 	if err == nil {
 		p.refreshes.Add(1)
@@ -219,6 +240,7 @@ func (sl *slot) nextAt() time.Time {
 // before it expires. Jitter only ever moves a refresh earlier, so a served
 // token always has at least half its life left.
 func nextRefresh(now, exp time.Time) time.Time {
+	now, exp = now.Round(0), exp.Round(0) // compare wall times: see maxSleep
 	life := exp.Sub(now)
 	if life <= 0 {
 		return now
@@ -282,8 +304,8 @@ func (s *Server) RunRefresher(ctx context.Context) error {
 			wg.Wait()
 			continue
 		}
-		if next.IsZero() {
-			next = now.Add(time.Hour)
+		if next.IsZero() || next.Sub(now) > maxSleep {
+			next = now.Add(maxSleep)
 		}
 		// The deadline is absolute: time that passed since due() ran
 		// shortens the wait instead of delaying the refresh.
@@ -310,13 +332,23 @@ func (s *Server) due(now time.Time) (due []dueSlot, next time.Time) {
 	idleBefore := now.Add(-s.cfg.IdleAfter).UnixNano()
 	for _, name := range s.names {
 		p := s.profiles[name]
+		main := scopeKey(normScopes(p.cfg.Scopes))
 		p.mu.Lock()
-		for _, sl := range p.slots {
-			if sl.used.Load() < idleBefore {
-				continue
-			}
+		for k, sl := range p.slots {
 			sl.mu.Lock()
 			at, busy := sl.next, sl.call != nil
+			if sl.used.Load() < idleBefore {
+				// Idle: no refresh, except the profile's own scopes once
+				// per KeepAlive, so that its refresh token never reaches
+				// the identity provider's inactivity limit.
+				keep := k == main && s.cfg.KeepAlive > 0 && !sl.obtained.IsZero()
+				switch {
+				case !keep:
+					at = time.Time{}
+				case sl.failures == 0:
+					at = sl.obtained.Add(s.cfg.KeepAlive)
+				} // failing: keep the backoff schedule
+			}
 			sl.mu.Unlock()
 			switch {
 			case at.IsZero() || busy:
@@ -335,7 +367,7 @@ func (s *Server) due(now time.Time) (due []dueSlot, next time.Time) {
 // login) and forgets the tokens of other scopes, which may belong to another
 // account.
 func (s *Server) install(p *profile, t idp.Token) {
-	now := s.clock.Now()
+	now := s.clock.Now().Round(0)
 	p.mu.Lock()
 	p.slots = map[string]*slot{}
 	p.loginNeeded, p.lastErr = nil, nil
@@ -346,9 +378,11 @@ func (s *Server) install(p *profile, t idp.Token) {
 	sl.used.Store(now.UnixNano())
 	sl.mu.Lock()
 	sl.cur.Store(&t)
+	sl.obtained = now
 	sl.next = nextRefresh(now, t.ExpiresOn)
 	sl.mu.Unlock()
 	p.refreshes.Add(1)
+	s.publishLogin(p, sl, t)
 	s.nudge()
 }
 
@@ -359,6 +393,7 @@ func (s *Server) forget(p *profile) {
 	p.slots = map[string]*slot{}
 	p.account = ""
 	p.loginNeeded = idp.ErrLoginRequired
+	s.publishLogout(p)
 }
 
 func (p *profile) status(now time.Time) client.ProfileStatus {
@@ -371,6 +406,7 @@ func (p *profile) status(now time.Time) client.ProfileStatus {
 			Served: p.served.Load(), Waited: p.waited.Load(),
 			Refreshes: p.refreshes.Load(), Failures: p.failures.Load(),
 		},
+		DatabricksHost: p.cfg.DatabricksHost,
 	}
 	if p.broken != nil {
 		st.State, st.LastError = client.StateError, p.broken.Error()
@@ -417,13 +453,5 @@ func unix(t time.Time) int64 {
 	return t.Unix()
 }
 
-// loginHint is the command that signs a profile in.
-func loginHint(p *config.Profile) string {
-	switch p.Flow {
-	case "client-secret":
-		return "token login " + p.Name + " --client-secret-stdin"
-	case "password":
-		return "token login " + p.Name + " --username USER --password-stdin"
-	}
-	return "token login " + p.Name
-}
+// loginHint is the command that signs a profile in (login.go).
+func loginHint(p *config.Profile) string { return loginCommand(p) }
