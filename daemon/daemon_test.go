@@ -248,3 +248,33 @@ func TestStoreUnavailable(t *testing.T) {
 		t.Error("store still unhealthy")
 	}
 }
+
+func TestMetrics(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.waitReady("app")
+	for range 3 {
+		h.get("/v1/token?profile=app").token(t)
+	}
+	r := h.get("/v1/metrics")
+	if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("metrics: %d %s", r.status, r.header)
+	}
+	body := string(r.body)
+	for _, want := range []string{
+		`tokend_tokens_served_total{profile="app"} 3`,
+		`tokend_refreshes_total{profile="app"} 1`,
+		`tokend_tokens_served_by_remaining_life_total{profile="app",remaining="ge60m"} 3`,
+		`tokend_upstream_latency_seconds_count{profile="app"} 1`,
+		`tokend_profile_state{profile="app",state="ready"} 1`,
+		`tokend_profile_state{profile="user",state="login_required"} 1`,
+		`tokend_store_healthy{backend="memory"} 1`,
+		"# TYPE tokend_upstream_latency_seconds histogram",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if strings.Contains(body, "eyJ") {
+		t.Fatal("metrics carry a token")
+	}
+}

@@ -43,6 +43,7 @@ type profile struct {
 	lastErr     error
 
 	served, waited, refreshes, failures atomic.Int64
+	metrics                             profileMetrics
 }
 
 func newProfile(p *config.Profile) *profile {
@@ -124,8 +125,7 @@ func (s *Server) token(ctx context.Context, p *profile, scopes []string) (idp.To
 		if overdue {
 			s.nudge() // e.g. just after resume: refresh in the background
 		}
-		p.served.Add(1)
-		return *t, nil
+		return p.serve(*t, now), nil
 	}
 	if err := p.needsLogin(); err != nil {
 		return idp.Token{}, s.apiErrorFor(p, err, sl)
@@ -138,15 +138,20 @@ func (s *Server) token(ctx context.Context, p *profile, scopes []string) (idp.To
 	p.waited.Add(1)
 	t, err := s.refresh(ctx, p, sl, false)
 	if err == nil {
-		p.served.Add(1)
-		return t, nil
+		return p.serve(t, s.clock.Now()), nil
 	}
 	// The refresh failed: a token that is still valid is better than none.
-	if cur := sl.cur.Load(); servable(cur, s.clock.Now(), true) {
-		p.served.Add(1)
-		return *cur, nil
+	if now := s.clock.Now(); servable(sl.cur.Load(), now, true) {
+		return p.serve(*sl.cur.Load(), now), nil
 	}
 	return idp.Token{}, err
+}
+
+// serve counts a token handed out.
+func (p *profile) serve(t idp.Token, now time.Time) idp.Token {
+	p.served.Add(1)
+	p.metrics.served(t.ExpiresOn.Sub(now))
+	return t
 }
 
 func (p *profile) needsLogin() error {
@@ -179,7 +184,9 @@ func (s *Server) refresh(ctx context.Context, p *profile, sl *slot, fromRefreshe
 func (s *Server) runRefresh(p *profile, sl *slot, c *call, nudge bool) {
 	ctx, cancel := context.WithTimeout(s.baseCtx, s.cfg.RefreshTimeout)
 	defer cancel()
+	began := time.Now()
 	tok, err := p.src.Token(ctx, sl.scopes)
+	p.metrics.upstream(time.Since(began))
 	now := s.clock.Now().Round(0) // wall time only: see maxSleep
 
 	sl.mu.Lock()
