@@ -58,6 +58,10 @@ type Config struct {
 	// (default 24h; negative: never), so that an unused refresh token does
 	// not expire at the identity provider (Entra: 90 days of inactivity).
 	KeepAlive time.Duration
+	// OnLoginRequired, if set, is called (in its own goroutine) when the
+	// identity provider ends a profile's sign-in (revoked, expired, consent
+	// withdrawn): the profile needs a new login.
+	OnLoginRequired func(profile, fix string)
 }
 
 // Server is the daemon.

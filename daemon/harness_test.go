@@ -63,7 +63,8 @@ func (s *lockableStore) Set(ctx context.Context, k string, v []byte) error {
 }
 
 type harnessOpts struct {
-	noRefresher bool
+	noRefresher     bool
+	onLoginRequired func(profile, fix string)
 }
 
 var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
@@ -119,7 +120,8 @@ ca_file = %[4]q
 		Sources: func(p *config.Profile) (Source, error) {
 			return entra.New(p, entra.Options{Secrets: h.store, Clock: h.clk})
 		},
-		Version: "test",
+		Version:         "test",
+		OnLoginRequired: o.onLoginRequired,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -215,6 +215,12 @@ func (s *Server) runRefresh(p *profile, sl *slot, c *call, nudge bool) {
 			p.account = tok.Account
 		}
 	} else if errors.Is(err, idp.ErrLoginRequired) {
+		// Notify when the identity provider ended a sign-in (revoked,
+		// expired), not for a profile that was never signed in.
+		var ie *idp.Error
+		if p.loginNeeded == nil && errors.As(err, &ie) && s.cfg.OnLoginRequired != nil {
+			go s.cfg.OnLoginRequired(p.cfg.Name, loginHint(p.cfg))
+		}
 		p.loginNeeded = err
 	}
 	p.mu.Unlock()

@@ -230,3 +230,37 @@ func TestSoak(t *testing.T) {
 		t.Errorf("%d of %d requests refused", refused, served+refused)
 	}
 }
+
+// TestLoginRequiredNotifies: a revoked sign-in calls the notification hook
+// once, with the command that fixes it; the other profile keeps refreshing.
+func TestLoginRequiredNotifies(t *testing.T) {
+	got := make(chan string, 10)
+	h := newHarness(t, harnessOpts{onLoginRequired: func(p, fix string) { got <- p + ": " + fix }})
+	h.post("/v1/login", client.LoginRequest{Profile: "user", Username: emulator.Username, Password: emulator.Password})
+	h.waitReady("app")
+	appBefore := h.profileStatus("app").Counters.Refreshes
+	h.em.RevokeUser(emulator.Username)
+	for range 6 {
+		h.clk.Advance(30 * time.Minute)
+		h.settle()
+	}
+	select {
+	case msg := <-got:
+		if msg != "user: token login user --username USER --password-stdin" {
+			t.Fatalf("notification %q", msg)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no notification")
+	}
+	select {
+	case msg := <-got:
+		t.Fatalf("second notification %q", msg)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if h.profileStatus("user").State != client.StateLoginRequired {
+		t.Error("user not in login_required")
+	}
+	if h.profileStatus("app").Counters.Refreshes <= appBefore {
+		t.Error("the other profile stopped refreshing")
+	}
+}

@@ -22,6 +22,10 @@ Usage:
                                    run the daemon in the foreground
   tokend emulator [--addr 127.0.0.1:8443] [--dir DIR]
                                    run the offline Entra ID emulator alone
+  tokend install [--config FILE] [--print] [--no-start]
+                                   run tokend as a user service (systemd user
+                                   unit on Linux, launchd agent on macOS)
+  tokend uninstall                 stop and remove the user service
   tokend config check [FILE]       validate a config file
   tokend version                   print the version
 
@@ -78,8 +82,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
-	case "install", "uninstall":
-		return fmt.Errorf("%s: the user service is not part of this build yet; run `tokend serve` from your session instead", cmd)
+	case "install":
+		return install(args, stdout, stderr)
+	case "uninstall":
+		return uninstall(args, stderr)
 	}
 	return usagef("unknown command %q", cmd)
 }

@@ -26,10 +26,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	cfgFlag := fs.String("config", "", "config file")
 	storeFlag := fs.String("store", "", "secret store: keyring, file or memory (default: the config's, else keyring; memory with --emulator)")
 	emu := fs.Bool("emulator", false, "start the built-in Entra ID emulator with demo profiles")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
 	cfg, err := config.Load(config.Path(*cfgFlag), *cfgFlag != "")
 	if err != nil {
 		return err
@@ -69,7 +74,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Sources: func(p *config.Profile) (daemon.Source, error) {
 			return entra.New(p, entra.Options{Secrets: st, Logger: log})
 		},
-		Version: version(),
+		Version:   version(),
+		KeepAlive: cfg.Daemon.KeepAliveEvery,
+		OnLoginRequired: func(profile, fix string) {
+			if cfg.Daemon.Notify {
+				notify(log, "tokend: "+profile+" needs a new sign-in", "Run: "+fix)
+			}
+		},
 	})
 	if err != nil {
 		return err

@@ -17,11 +17,14 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pelletier/go-toml/v2"
 )
 
-// DatabricksScope is the default scope: the Azure Databricks resource.
+// DatabricksScope is the default scope: the Azure Databricks resource. The
+// resource (application) id is the same in the public, US Government and
+// China clouds.
 const DatabricksScope = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default"
 
 // Flows are the sign-in flows a profile can name.
@@ -41,11 +44,15 @@ type Config struct {
 	Profiles       map[string]*Profile `toml:"profiles"`
 }
 
-// Daemon configures the listeners and the store.
+// Daemon configures the listeners, the store and the daemon's habits.
 type Daemon struct {
-	Socket string  `toml:"socket"` // "" → DefaultSocket()
-	HTTP   *string `toml:"http"`   // nil → "127.0.0.1:0"; "" → no TCP listener
-	Store  string  `toml:"store"`  // "" → keyring
+	Socket    string  `toml:"socket"`    // "" → DefaultSocket()
+	HTTP      *string `toml:"http"`      // nil → "127.0.0.1:0"; "" → no TCP listener
+	Store     string  `toml:"store"`     // "" → keyring
+	KeepAlive string  `toml:"keepalive"` // refresh idle profiles this often; "" → 24h, "0" → never
+	Notify    bool    `toml:"notify"`    // desktop notification when a profile needs a login
+
+	KeepAliveEvery time.Duration `toml:"-"` // KeepAlive parsed; negative: never
 }
 
 // Profile is one identity and the scopes asked for it.
@@ -69,13 +76,39 @@ var AuthorityHosts = map[string]string{
 	"china":  "login.chinacloudapi.cn",
 }
 
-// AuthorityURL is the authority MSAL is given: the override when set, else
-// the cloud's host and the tenant.
+// AuthorityURL is the authority MSAL is given: the override when set (with
+// the tenant appended when the override names only a host), else the
+// cloud's host and the tenant.
 func (p *Profile) AuthorityURL() string {
 	if p.Authority != "" {
-		return strings.TrimRight(p.Authority, "/")
+		a := strings.TrimRight(p.Authority, "/")
+		if authorityHasTenant(a) {
+			return a
+		}
+		return a + "/" + p.Tenant
 	}
 	return "https://" + AuthorityHosts[p.Cloud] + "/" + p.Tenant
+}
+
+// AuthorityHost is the host (and port) the profile signs in at.
+func (p *Profile) AuthorityHost() string {
+	if p.Authority != "" {
+		if u, err := url.Parse(p.Authority); err == nil {
+			return strings.ToLower(u.Host)
+		}
+	}
+	return AuthorityHosts[p.Cloud]
+}
+
+// NeedsTenant reports whether the tenant is still unknown: it is then
+// discovered from databricks_host.
+func (p *Profile) NeedsTenant() bool {
+	return p.Tenant == "" && !authorityHasTenant(strings.TrimRight(p.Authority, "/"))
+}
+
+func authorityHasTenant(a string) bool {
+	u, err := url.Parse(a)
+	return err == nil && strings.Trim(u.Path, "/") != ""
 }
 
 // HTTPAddr is the TCP listen address, "" when TCP is off.
@@ -167,6 +200,18 @@ func (c *Config) normalize() error {
 	if err := CheckLoopback(c.Daemon.HTTPAddr()); err != nil {
 		return fmt.Errorf("daemon.http: %w", err)
 	}
+	switch c.Daemon.KeepAlive {
+	case "":
+		c.Daemon.KeepAliveEvery = 24 * time.Hour
+	case "0":
+		c.Daemon.KeepAliveEvery = -1
+	default:
+		d, err := time.ParseDuration(c.Daemon.KeepAlive)
+		if err != nil || d < time.Hour {
+			return fmt.Errorf("daemon.keepalive %q: want a duration of at least 1h, like \"24h\", or \"0\" for never", c.Daemon.KeepAlive)
+		}
+		c.Daemon.KeepAliveEvery = d
+	}
 	for name, p := range c.Profiles {
 		if p == nil {
 			return fmt.Errorf("profiles.%s: empty profile", name)
@@ -200,25 +245,6 @@ func (p *Profile) normalize() error {
 			return fmt.Errorf("scope %q: scopes are single words", s)
 		}
 	}
-	if p.Cloud == "" {
-		p.Cloud = "public"
-	}
-	if _, ok := AuthorityHosts[p.Cloud]; !ok {
-		return fmt.Errorf("cloud %q: want public, usgov or china", p.Cloud)
-	}
-	if p.Authority != "" {
-		u, err := url.Parse(p.Authority)
-		if err != nil || u.Scheme != "https" || u.Host == "" || strings.Trim(u.Path, "/") == "" {
-			return fmt.Errorf("authority %q: want https://HOST/TENANT", p.Authority)
-		}
-	}
-	needsApp := p.Flow != "azure-cli" && p.Flow != "managed-identity"
-	if needsApp && p.ClientID == "" {
-		return fmt.Errorf("flow %s needs client_id", p.Flow)
-	}
-	if needsApp && p.Tenant == "" && p.Authority == "" && p.DatabricksHost == "" {
-		return errors.New("set tenant (or authority, or databricks_host to discover it)")
-	}
 	if p.DatabricksHost != "" {
 		h, err := NormalizeHost(p.DatabricksHost)
 		if err != nil {
@@ -226,7 +252,50 @@ func (p *Profile) normalize() error {
 		}
 		p.DatabricksHost = h
 	}
+	if err := p.normalizeCloud(); err != nil {
+		return err
+	}
+	if p.Authority != "" {
+		u, err := url.Parse(p.Authority)
+		if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("authority %q: want https://HOST/TENANT (or https://HOST with tenant or databricks_host)", p.Authority)
+		}
+	}
+	needsApp := p.Flow != "azure-cli" && p.Flow != "managed-identity"
+	if needsApp && p.ClientID == "" {
+		return fmt.Errorf("flow %s needs client_id", p.Flow)
+	}
+	if needsApp && p.NeedsTenant() && p.DatabricksHost == "" {
+		return errors.New("set tenant (or authority, or databricks_host to discover it)")
+	}
 	return nil
+}
+
+// normalizeCloud defaults the cloud to the workspace's (from the DNS zone of
+// databricks_host), else public. A cloud set explicitly wins.
+func (p *Profile) normalizeCloud() error {
+	if p.Cloud == "" {
+		p.Cloud = WorkspaceCloud(p.DatabricksHost)
+	}
+	if _, ok := AuthorityHosts[p.Cloud]; !ok {
+		return fmt.Errorf("cloud %q: want public, usgov or china", p.Cloud)
+	}
+	return nil
+}
+
+// WorkspaceCloud is the cloud of an Azure Databricks workspace URL, from its
+// DNS zone (as the Databricks SDKs tell them apart); "public" when unknown.
+func WorkspaceCloud(host string) string {
+	if u, err := url.Parse(host); err == nil && u.Hostname() != "" {
+		host = u.Hostname()
+	}
+	switch host = strings.ToLower(host); {
+	case strings.HasSuffix(host, ".databricks.azure.us"):
+		return "usgov"
+	case strings.HasSuffix(host, ".databricks.azure.cn"):
+		return "china"
+	}
+	return "public"
 }
 
 // NormalizeHost turns a workspace URL into "https://host[:port]" (lowercase,

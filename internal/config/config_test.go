@@ -70,6 +70,8 @@ func TestParseErrors(t *testing.T) {
 		{"public http", "[daemon]\nhttp = \"0.0.0.0:8080\"\n", "not a loopback address"},
 		{"lan http", "[daemon]\nhttp = \"192.168.1.2:8080\"\n", "not a loopback address"},
 		{"bad store", "[daemon]\nstore = \"s3\"\n", `daemon.store "s3"`},
+		{"bad keepalive", "[daemon]\nkeepalive = \"often\"\n", `daemon.keepalive "often"`},
+		{"short keepalive", "[daemon]\nkeepalive = \"5m\"\n", `at least 1h`},
 		{"missing default", "default_profile = \"nope\"\n", `default_profile "nope"`},
 		{"bad name", "[profiles.\"a b\"]\nflow = \"azure-cli\"\n", "profile names"},
 		{"bad scope", "[profiles.a]\nflow = \"azure-cli\"\nscopes=[\"a b\"]\n", "single words"},

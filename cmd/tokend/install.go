@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"text/template"
+
+	"github.com/tokend/tokend/configs"
+)
+
+// service describes the user service of this platform.
+type service struct {
+	template string // file in configs/
+	path     string // where the filled-in file goes
+	enable   [][]string
+	disable  [][]string
+}
+
+func userService() (*service, error) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return nil, err
+	}
+	switch runtime.GOOS {
+	case "linux":
+		dir := os.Getenv("XDG_CONFIG_HOME")
+		if dir == "" {
+			dir = filepath.Join(home, ".config")
+		}
+		return &service{
+			template: "tokend.service",
+			path:     filepath.Join(dir, "systemd", "user", "tokend.service"),
+			enable:   [][]string{{"systemctl", "--user", "daemon-reload"}, {"systemctl", "--user", "enable", "--now", "tokend.service"}},
+			disable:  [][]string{{"systemctl", "--user", "disable", "--now", "tokend.service"}},
+		}, nil
+	case "darwin":
+		path := filepath.Join(home, "Library", "LaunchAgents", "dev.tokend.plist")
+		domain := "gui/" + strconv.Itoa(os.Getuid())
+		return &service{
+			template: "dev.tokend.plist",
+			path:     path,
+			enable:   [][]string{{"launchctl", "bootstrap", domain, path}},
+			disable:  [][]string{{"launchctl", "bootout", domain, path}},
+		}, nil
+	}
+	return nil, fmt.Errorf("tokend install supports Linux (systemd) and macOS (launchd); on %s start `tokend serve` at logon yourself", runtime.GOOS)
+}
+
+// render fills in a service template.
+func render(name, executable, cfg, logFile string) ([]byte, error) {
+	src, err := configs.Files.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	t, err := template.New(name).Funcs(template.FuncMap{
+		"quote": strconv.Quote,
+		"xml": func(s string) string {
+			var b bytes.Buffer
+			xml.EscapeText(&b, []byte(s))
+			return b.String()
+		},
+	}).Parse(string(src))
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	err = t.Execute(&b, struct{ Executable, Config, LogFile string }{executable, cfg, logFile})
+	return b.Bytes(), err
+}
+
+func install(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("install")
+	cfgFlag := fs.String("config", "", "config file the service passes to `tokend serve`")
+	print := fs.Bool("print", false, "print the service file instead of installing it")
+	noStart := fs.Bool("no-start", false, "write the file but do not enable or start the service")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	svc, err := userService()
+	if err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if exe, err = filepath.EvalSymlinks(exe); err != nil {
+		return err
+	}
+	cfg := *cfgFlag
+	if cfg != "" {
+		if cfg, err = filepath.Abs(cfg); err != nil {
+			return err
+		}
+	}
+	logFile := filepath.Join(filepath.Dir(svc.path), "tokend.log")
+	if home, err := os.UserHomeDir(); err == nil && runtime.GOOS == "darwin" {
+		logFile = filepath.Join(home, "Library", "Logs", "tokend.log")
+	}
+	data, err := render(svc.template, exe, cfg, logFile)
+	if err != nil {
+		return err
+	}
+	if *print {
+		_, err := stdout.Write(data)
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(svc.path), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(svc.path, data, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", svc.path, err)
+	}
+	fmt.Fprintf(stderr, "wrote %s\n", svc.path)
+	if *noStart {
+		return nil
+	}
+	return runAll(svc.enable, stderr, "the file is in place; start it with: ")
+}
+
+func uninstall(args []string, stderr io.Writer) error {
+	fs := newFlags("uninstall")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	svc, err := userService()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(svc.path); errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintf(stderr, "%s is not installed\n", svc.path)
+		return nil
+	}
+	stopErr := runAll(svc.disable, stderr, "could not stop the service; stop it with: ")
+	if err := os.Remove(svc.path); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "removed %s\n", svc.path)
+	return stopErr
+}
+
+func runAll(cmds [][]string, stderr io.Writer, hint string) error {
+	for _, c := range cmds {
+		out, err := exec.Command(c[0], c[1:]...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%s: %v: %s\n%s%s", c[0], err, bytes.TrimSpace(out), hint, joinCmds(cmds))
+		}
+	}
+	fmt.Fprintf(stderr, "ran: %s\n", joinCmds(cmds))
+	return nil
+}
+
+func joinCmds(cmds [][]string) string {
+	var b bytes.Buffer
+	for i, c := range cmds {
+		if i > 0 {
+			b.WriteString(" && ")
+		}
+		for j, a := range c {
+			if j > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteString(a)
+		}
+	}
+	return b.String()
+}

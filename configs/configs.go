@@ -1,0 +1,12 @@
+// Package configs holds tokend's data files: the example config and the
+// user-service templates that `tokend install` fills in. The files are the
+// source; this package only embeds them.
+package configs
+
+import "embed"
+
+// Files are config.example.toml, tokend.service (systemd user unit) and
+// dev.tokend.plist (launchd agent).
+//
+//go:embed config.example.toml tokend.service dev.tokend.plist
+var Files embed.FS
