@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
@@ -14,6 +15,7 @@ import (
 // credentials grant). The secret lives in the store, put there by login.
 type clientSecretFlow struct {
 	s      *Source
+	mu     sync.Mutex // guards secret and app; token calls run in parallel
 	secret string
 	app    *confidential.Client
 }
@@ -53,7 +55,9 @@ func (f *clientSecretFlow) login(ctx context.Context, req idp.LoginRequest) (idp
 	if err := f.s.opts.Secrets.Set(ctx, f.s.key(keyClientSecret), []byte(req.ClientSecret)); err != nil {
 		return idp.Token{}, fmt.Errorf("store client secret: %w", err)
 	}
+	f.mu.Lock()
 	f.secret, f.app = req.ClientSecret, app
+	f.mu.Unlock()
 	return t, nil
 }
 
@@ -62,17 +66,25 @@ func (f *clientSecretFlow) token(ctx context.Context, scopes []string) (idp.Toke
 	if err != nil {
 		return idp.Token{}, err
 	}
+	f.mu.Lock()
 	if f.app == nil || string(secret) != f.secret {
 		app, err := f.client(string(secret))
 		if err != nil {
+			f.mu.Unlock()
 			return idp.Token{}, err
 		}
 		f.secret, f.app = string(secret), app
 	}
-	return acquireByCredential(ctx, f.app, scopes, f.s.profile.ClientID)
+	app := f.app
+	f.mu.Unlock()
+	return acquireByCredential(ctx, app, scopes, f.s.profile.ClientID)
 }
 
-func (f *clientSecretFlow) forget() { f.secret, f.app = "", nil }
+func (f *clientSecretFlow) forget() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.secret, f.app = "", nil
+}
 
 func acquireByCredential(ctx context.Context, app *confidential.Client, scopes []string, clientID string) (idp.Token, error) {
 	r, err := app.AcquireTokenByCredential(ctx, scopes)
