@@ -82,10 +82,17 @@ type Counters struct {
 // LoginRequest is the body of POST /v1/login. Only the fields of the
 // profile's flow are used.
 type LoginRequest struct {
-	Profile      string `json:"profile"`
-	Username     string `json:"username,omitempty"`
+	Profile string `json:"profile"`
+	// Flow, if set, is the sign-in the caller means (one of the config's
+	// flow names); the daemon refuses it when the profile's flow differs.
+	Flow         string `json:"flow,omitempty"`
+	Username     string `json:"username,omitempty"` // password flow; browser flow: the account to preselect
 	Password     string `json:"password,omitempty"`
 	ClientSecret string `json:"client_secret,omitempty"`
+	RefreshToken string `json:"refresh_token,omitempty"` // refresh-token flow: a token obtained elsewhere
+	// TimeoutSeconds bounds the whole sign-in; 0 means the daemon's default
+	// (10 minutes for the browser, 15 for a device code, 2 otherwise).
+	TimeoutSeconds int64 `json:"timeout_seconds,omitempty"`
 }
 
 // LoginResult is the answer of POST /v1/login.
@@ -165,4 +172,38 @@ type Event struct {
 	NextRefresh int64    `json:"next_refresh,omitempty"`
 	Error       string   `json:"error,omitempty"`
 	Time        int64    `json:"time"`
+}
+
+// ContentTypeNDJSON is the media type of a stream of JSON lines, one value a
+// line: the answer to POST /v1/login for interactive flows.
+const ContentTypeNDJSON = "application/x-ndjson"
+
+// Login event kinds.
+const (
+	EventOpenURL    = "open_url"    // open URL in the user's browser
+	EventDeviceCode = "device_code" // show Message to the user
+	EventSignedIn   = "signed_in"   // done: Result
+	EventError      = "error"       // done: Error, Description
+)
+
+// LoginEvent is one line of the answer to POST /v1/login for an
+// interactive flow (browser, device code), sent when the request says
+// Accept: application/x-ndjson. The stream says first what the user must
+// do (open_url, device_code), then how it ended (signed_in or error). The
+// sign-in lasts as long as the request: closing it cancels the sign-in.
+type LoginEvent struct {
+	Event string `json:"event"`
+	// open_url: the sign-in page.
+	URL string `json:"url,omitempty"`
+	// device_code: the identity provider's instructions, verbatim, and the
+	// code and page they name; ExpiresOn (unix seconds) ends the code.
+	Message         string `json:"message,omitempty"`
+	UserCode        string `json:"user_code,omitempty"`
+	VerificationURI string `json:"verification_uri,omitempty"`
+	ExpiresOn       int64  `json:"expires_on,omitempty"`
+	// signed_in.
+	Result *LoginResult `json:"result,omitempty"`
+	// error: as in ErrorBody.
+	Error       string `json:"error,omitempty"`
+	Description string `json:"error_description,omitempty"`
 }

@@ -142,16 +142,15 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	switch a := ln.Addr().(type) {
 	case *net.UnixAddr:
 		h = s.socketGuard(s.routes)
-		s.setListener(func(l *client.Listeners) { l.Socket = a.Name })
 	case *net.TCPAddr:
 		if !a.IP.IsLoopback() {
 			return fmt.Errorf("refusing to serve on %s: not a loopback address", a)
 		}
 		h = s.tcpGuard(a.Port, s.routes)
-		s.setListener(func(l *client.Listeners) { l.TCP = a.String() })
 	default:
 		return fmt.Errorf("unsupported listener %T", ln.Addr())
 	}
+	s.Listening(ln)
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -178,10 +177,20 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-func (s *Server) setListener(f func(*client.Listeners)) {
+// Listening records where the daemon listens, as status reports it. Run
+// calls it; a caller with several listeners calls it before starting any
+// Run, so that a client connecting at once sees all of them.
+func (s *Server) Listening(lns ...net.Listener) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f(&s.listeners)
+	for _, ln := range lns {
+		switch a := ln.Addr().(type) {
+		case *net.UnixAddr:
+			s.listeners.Socket = a.Name
+		case *net.TCPAddr:
+			s.listeners.TCP = a.String()
+		}
+	}
 }
 
 // Handler returns the route table behind the socket guard, for tests that

@@ -198,7 +198,7 @@ func (s *Server) runRefresh(p *profile, sl *slot, c *call, nudge bool) {
 		sl.next = nextRefresh(now, tok.ExpiresOn)
 	} else {
 		sl.failures++
-		sl.next = now.Add(backoff(sl.failures, idp.RetryAfter(err)))
+		sl.next = now.Add(retryIn(sl.failures, idp.RetryAfter(err), sl.cur.Load(), now))
 		if errors.Is(err, idp.ErrLoginRequired) {
 			sl.next = time.Time{} // nothing to retry until the user signs in
 		}
@@ -278,6 +278,20 @@ func backoff(failures int, retryAfter time.Duration) time.Duration {
 	}
 	d = time.Duration(rand.Int64N(int64(d)) + 1)
 	return max(d, retryAfter)
+}
+
+// retryIn is the wait before the next attempt after a failure: the backoff,
+// but short enough that one more attempt comes 30 s before the token held
+// drops under minServe (unless the provider's Retry-After forbids it).
+func retryIn(failures int, retryAfter time.Duration, cur *idp.Token, now time.Time) time.Duration {
+	d := backoff(failures, retryAfter)
+	if cur != nil {
+		urgent := cur.ExpiresOn.Add(-minServe - 30*time.Second).Sub(now)
+		if urgent > 0 && urgent < d && urgent >= retryAfter {
+			d = urgent
+		}
+	}
+	return d
 }
 
 // nudge wakes the refresher so it re-reads the schedule.

@@ -21,14 +21,20 @@ func (s *Server) router() http.Handler {
 	r.Get("/healthz", s.h(s.handleHealth))
 	r.Route("/v1", func(r chi.Router) {
 		r.Get("/token", s.h(s.handleToken))
+		r.Get("/watch", s.h(s.handleWatch))
 		r.Group(func(r chi.Router) {
 			r.Use(socketOnly(s))
 			r.Get("/status", s.h(s.handleStatus))
+			r.Get("/metrics", s.h(s.handleMetrics))
 			r.Post("/login", s.h(s.handleLogin))
 			r.Post("/logout", s.h(s.handleLogout))
 			r.Post("/capabilities", s.h(s.handleCreateCapability))
 			r.Delete("/capabilities/{id}", s.h(s.handleRevokeCapability))
+			r.Post("/refresh", s.h(s.handleRefresh))
 		})
 	})
+	// Compatibility endpoints (DESIGN.md): existing clients, unchanged.
+	r.Get(msiPrefix+"token", s.compat(writeMSIError, s.handleMSIToken))
+	r.HandleFunc(databricksPrefix+"{capability}", s.compat(writeAPIError, s.handleDatabricks))
 	return r
 }

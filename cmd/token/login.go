@@ -2,23 +2,30 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"runtime"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/tokend/tokend/client"
 )
 
 func cmdLogin(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "login")
-	username := f.String("username", "", "user name (password flow)")
+	username := f.String("username", "", "user name (password flow; the account to preselect with --browser)")
 	passwordStdin := f.Bool("password-stdin", false, "read the password from standard input")
 	secretStdin := f.Bool("client-secret-stdin", false, "read the client secret from standard input")
+	refreshStdin := f.Bool("refresh-token-stdin", false, "read a refresh token obtained elsewhere from standard input")
+	browser := f.Bool("browser", false, "sign in in a web browser")
+	noBrowser := f.Bool("no-browser", false, "with --browser: print the sign-in URL instead of opening a browser")
+	deviceCode := f.Bool("device-code", false, "sign in with a code entered on another device")
+	timeout := f.Duration("timeout", 0, "give up on the sign-in after this long (default: the daemon's)")
 	password := f.String("password", "", "refused: use --password-stdin")
-	var later []*bool
-	for _, name := range []string{"device-code", "browser", "refresh-token-stdin"} {
-		later = append(later, f.Bool(name, false, "not in this build yet"))
-	}
 	certificate := f.String("certificate", "", "not in this build yet")
 	pos, err := f.parse(args)
 	if err != nil {
@@ -31,40 +38,177 @@ func cmdLogin(ctx context.Context, e *env, args []string) error {
 	if *password != "" {
 		return usagef("login: refusing a password on the command line (ps and shell history would show it): pipe it to --password-stdin")
 	}
-	for _, b := range later {
-		if *b {
-			return fmt.Errorf("login: this sign-in method is not available in this build yet")
-		}
-	}
 	if *certificate != "" {
 		return fmt.Errorf("login: --certificate is not available in this build yet")
 	}
-	req := client.LoginRequest{Profile: profile, Username: *username}
+	*browser = *browser || *noBrowser
+	n := 0
+	for _, b := range []bool{*browser, *deviceCode, *passwordStdin, *secretStdin, *refreshStdin} {
+		if b {
+			n++
+		}
+	}
+	if n > 1 {
+		return usagef("login: choose one way to sign in")
+	}
+	if *timeout < 0 {
+		return usagef("login: --timeout must not be negative")
+	}
+	req := client.LoginRequest{Profile: profile, Username: *username, TimeoutSeconds: int64((*timeout + time.Second - 1) / time.Second)}
 	switch {
-	case *passwordStdin && *secretStdin:
-		return usagef("login: --password-stdin and --client-secret-stdin exclude each other")
+	case *username != "" && !*passwordStdin && !*browser:
+		return usagef("login: --username goes with --password-stdin (or --browser, to preselect the account)")
+	case *browser:
+		req.Flow = "browser"
+	case *deviceCode:
+		req.Flow = "device-code"
 	case *passwordStdin:
 		if *username == "" {
 			return usagef("login: --password-stdin needs --username")
 		}
+		req.Flow = "password"
 		if req.Password, err = readSecret(e.stdin, "password"); err != nil {
 			return err
 		}
 	case *secretStdin:
+		req.Flow = "client-secret"
 		if req.ClientSecret, err = readSecret(e.stdin, "client secret"); err != nil {
 			return err
 		}
-	case *username != "":
-		return usagef("login: --username needs --password-stdin")
+	case *refreshStdin:
+		req.Flow = "refresh-token"
+		if req.RefreshToken, err = readSecret(e.stdin, "refresh token"); err != nil {
+			return err
+		}
 	default:
-		return usagef("login: say how to sign in: --username U --password-stdin or --client-secret-stdin")
+		return usagef("login: say how to sign in: --browser, --device-code, --username U --password-stdin, --refresh-token-stdin or --client-secret-stdin")
 	}
-	r, err := e.client().Login(ctx, req)
+	ui := &loginUI{out: e.stderr, profile: profile, open: openBrowser}
+	if *noBrowser {
+		ui.open = nil
+	}
+	r, err := e.client().SignIn(ctx, req, ui.show)
+	ui.stop()
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("sign-in to %s cancelled; nothing changed", profile)
+	}
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "signed in to %s as %s\n", r.Profile, r.Account)
 	return nil
+}
+
+// loginUI shows the user what an interactive sign-in needs, then waits
+// with a spinner (on a terminal) until the daemon says how it ended.
+type loginUI struct {
+	out     io.Writer
+	profile string
+	open    func(url string) error // nil: print the URL only (--no-browser)
+
+	once sync.Once
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+func (u *loginUI) show(ev client.LoginEvent) {
+	switch ev.Event {
+	case client.EventOpenURL:
+		switch {
+		case u.open == nil:
+			fmt.Fprintf(u.out, "To sign in to %s, open this URL in a browser:\n\n    %s\n\n", u.profile, ev.URL)
+		case u.open(ev.URL) != nil:
+			fmt.Fprintf(u.out, "Could not open a browser. To sign in to %s, open this URL in one:\n\n    %s\n\n", u.profile, ev.URL)
+		default:
+			fmt.Fprintf(u.out, "Opened a browser to sign in to %s. If none appeared, open this URL:\n\n    %s\n\n", u.profile, ev.URL)
+		}
+		u.wait("waiting for the sign-in in the browser")
+	case client.EventDeviceCode:
+		fmt.Fprintln(u.out, ev.Message)
+		u.wait("waiting for the code to be entered")
+	}
+}
+
+// wait shows what is awaited until stop: a spinner on a terminal, one line
+// elsewhere.
+func (u *loginUI) wait(what string) {
+	u.once.Do(func() {
+		u.done = make(chan struct{})
+		if !isTerminal(u.out) {
+			fmt.Fprintf(u.out, "%s (Ctrl-C cancels)...\n", what)
+			return
+		}
+		u.wg.Go(func() {
+			frames := `|/-\`
+			t := time.NewTicker(120 * time.Millisecond)
+			defer t.Stop()
+			for i := 0; ; i++ {
+				fmt.Fprintf(u.out, "\r%c %s (Ctrl-C cancels)", frames[i%len(frames)], what)
+				select {
+				case <-u.done:
+					fmt.Fprint(u.out, "\r\033[K")
+					return
+				case <-t.C:
+				}
+			}
+		})
+	})
+}
+
+func (u *loginUI) stop() {
+	if u.done != nil {
+		close(u.done)
+		u.wg.Wait()
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// openBrowser opens url in the user's browser: $BROWSER if set (a command;
+// "%s" in it stands for the URL, else the URL is its last argument), else
+// the system's opener.
+func openBrowser(url string) error {
+	var argv []string
+	if b := strings.Fields(os.Getenv("BROWSER")); len(b) > 0 {
+		argv = b
+		if !strings.Contains(strings.Join(b, " "), "%s") {
+			argv = append(argv, url)
+		}
+		for i, a := range argv {
+			argv[i] = strings.ReplaceAll(a, "%s", url)
+		}
+	} else {
+		switch runtime.GOOS {
+		case "darwin":
+			argv = []string{"open", url}
+		case "windows":
+			argv = []string{"rundll32", "url.dll,FileProtocolHandler", url}
+		default:
+			argv = []string{"xdg-open", url}
+		}
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	// Openers (xdg-open, open) return at once, failing when they found no
+	// browser; a browser run directly may stay: give it a moment, then
+	// take it as opened.
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(3 * time.Second):
+		return nil
+	}
 }
 
 // readSecret reads one secret from stdin, without its trailing newline.

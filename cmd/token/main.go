@@ -20,16 +20,26 @@ const usage = `token — prints fresh Microsoft Entra ID tokens from the tokend 
 
 Usage:
   token get [PROFILE] [--scope S]... [--resource R] [-o raw|json|header|az|databricks]
-  token login PROFILE [--username U --password-stdin | --client-secret-stdin]
+  token login PROFILE --browser [--no-browser] [--username U] [--timeout D]
+  token login PROFILE --device-code [--timeout D]
+  token login PROFILE --username U --password-stdin | --refresh-token-stdin | --client-secret-stdin
   token logout PROFILE
   token status [-o table|json]
+  token watch [PROFILE]                 one JSON line per token rotation or state change
+  token env PROFILE [--shell sh|fish|powershell]
+                                        variables that let Azure and Databricks SDKs get tokens
+  token exec PROFILE -- CMD [ARGS...]   run CMD with those variables; revoked when CMD exits
+  token kube [PROFILE] [--server-id ID] kubectl exec-credential plugin (ExecCredential)
+  token git-credential [-p PROFILE] [--host H]... get|store|erase
+                                        git credential helper for Azure DevOps
   token version
 
 Global flags: -p/--profile NAME (else $TOKEND_PROFILE, else the config's
 default_profile), --socket PATH (else $TOKEND_SOCKET, else the daemon's).
 
 Exit codes: 0 ok, 1 error, 2 usage, 3 daemon not reachable, 4 login required,
-5 identity provider unavailable.
+5 identity provider unavailable; token exec exits with CMD's code (127: not
+found, 126: cannot run).
 `
 
 // Exit codes.
@@ -91,6 +101,16 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 		return cmdLogout(ctx, e, args)
 	case "status":
 		return cmdStatus(ctx, e, args)
+	case "watch":
+		return cmdWatch(ctx, e, args)
+	case "env":
+		return cmdEnv(ctx, e, args)
+	case "exec":
+		return cmdExec(ctx, e, args)
+	case "kube":
+		return cmdKube(ctx, e, args)
+	case "git-credential":
+		return cmdGitCredential(ctx, e, args)
 	case "version", "--version":
 		fmt.Fprintln(e.stdout, "token", version)
 		return nil
@@ -112,9 +132,15 @@ func exitCode(err error) (int, string) {
 	}
 	var ue usageError
 	var ce *client.Error
+	var ew exitWith
 	switch {
 	case errors.As(err, &ue):
 		return exitUsage, err.Error()
+	case errors.As(err, &ew): // token exec: the child's code
+		if ew.err == nil {
+			return ew.code, ""
+		}
+		return ew.code, ew.err.Error()
 	case errors.Is(err, client.ErrUnreachable):
 		return exitUnreachable, err.Error() + "\nstart the daemon with `tokend serve` (or `tokend serve --emulator` to try it offline)"
 	case errors.As(err, &ce):

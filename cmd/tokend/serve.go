@@ -111,6 +111,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	srv.Listening(listeners...)
 	var wg sync.WaitGroup
 	errc := make(chan error, len(listeners)+1)
 	for _, ln := range listeners {

@@ -11,6 +11,11 @@ import (
 // return JSON; errors are {"error": "..."} with status 400.
 func (e *Emulator) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /_emulator/devicecode/approve", e.adminApprove)
+	mux.HandleFunc("POST /_emulator/devicecode/deny", e.adminDeny)
+	mux.HandleFunc("GET /_emulator/devicecodes", e.adminDeviceCodes)
+	mux.HandleFunc("POST /_emulator/authorize/next", e.adminAuthorizeNext)
+	mux.HandleFunc("POST /_emulator/user", e.adminUser)
+	mux.HandleFunc("POST /_emulator/consent", e.adminConsent)
 	mux.HandleFunc("POST /_emulator/revoke", e.adminRevoke)
 	mux.HandleFunc("POST /_emulator/fail", e.adminFail)
 	mux.HandleFunc("POST /_emulator/lifetime", e.adminLifetime)
@@ -48,6 +53,77 @@ func (e *Emulator) adminApprove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := e.ApproveDeviceCode(req.UserCode, req.Username); err != nil {
+		adminError(w, err)
+		return
+	}
+	ok(w)
+}
+
+func (e *Emulator) adminDeny(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		UserCode string `json:"user_code"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if err := e.DenyDeviceCode(req.UserCode); err != nil {
+		adminError(w, err)
+		return
+	}
+	ok(w)
+}
+
+func (e *Emulator) adminDeviceCodes(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, e.PendingDeviceCodes())
+}
+
+func (e *Emulator) adminAuthorizeNext(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Outcome AuthorizeOutcome `json:"outcome"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if err := e.NextAuthorize(req.Outcome); err != nil {
+		adminError(w, err)
+		return
+	}
+	ok(w)
+}
+
+func (e *Emulator) adminUser(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Username string `json:"username"`
+		MFA      *bool  `json:"mfa"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if req.MFA == nil {
+		adminError(w, errors.New("say what to change: mfa"))
+		return
+	}
+	if err := e.RequireMFA(req.Username, *req.MFA); err != nil {
+		adminError(w, err)
+		return
+	}
+	ok(w)
+}
+
+func (e *Emulator) adminConsent(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Username string `json:"username"`
+		ClientID string `json:"client_id"`
+		Granted  *bool  `json:"granted"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if req.Granted == nil {
+		adminError(w, errors.New("granted (true or false) is required"))
+		return
+	}
+	if err := e.SetConsent(req.Username, req.ClientID, *req.Granted); err != nil {
 		adminError(w, err)
 		return
 	}

@@ -21,6 +21,7 @@ type authCode struct {
 	nonce       string
 	expires     time.Time
 	used        bool
+	mfa         bool // the sign-in did multi-factor authentication
 }
 
 // loopbackRedirect reports whether s is http://localhost, http://127.0.0.1
@@ -125,12 +126,27 @@ func (e *Emulator) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	if hint := e.lookupUser(q.Get("login_hint")); hint != nil {
 		username = hint.username
 	}
+	outcome := e.takeAuthorizeOutcome()
+	if outcome == AuthorizeCancel {
+		annotate(w, slog.String("outcome", string(outcome)))
+		o := newError(400, "access_denied", 65004, "User declined to consent to access the app.")
+		b := o.body(r, e.Now())
+		e.respondAuthorize(w, redirect, mode, url.Values{
+			"error": {o.err}, "error_subcode": {"cancel"}, "error_description": {b.ErrorDescription},
+			"error_uri": {b.ErrorURI}, "state": {state},
+		})
+		return
+	}
 	code := newSecret("1.AC")
 	now := e.Now()
 	e.mu.Lock()
+	// The sign-in page asks for consent (granted at once) and, for users
+	// who need it, a second factor.
+	delete(e.noConsent, consentKey{username, c.id})
 	e.codes[code] = &authCode{
 		clientID: c.id, username: username, redirectURI: redirect, challenge: challenge,
 		scopes: ss, nonce: q.Get("nonce"), expires: now.Add(authCodeLifetime),
+		used: outcome == AuthorizeReusedCode, mfa: e.users[username].mfa,
 	}
 	e.sweepLocked(now)
 	e.mu.Unlock()

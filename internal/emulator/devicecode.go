@@ -7,6 +7,7 @@ import (
 	"html"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -20,6 +21,8 @@ type deviceCode struct {
 	expires  time.Time
 	username string // set on approval
 	redeemed bool
+	denied   bool // the user declined (DenyDeviceCode)
+	mfa      bool // the approval did multi-factor authentication
 }
 
 // userCodeAlphabet avoids look-alikes (0/O, 1/I, …).
@@ -130,6 +133,8 @@ func (e *Emulator) grantDeviceCode(tr *tokenRequest) (any, *oauthError) {
 		oe = errInvalidGrant(70000, "The provided device code was issued to a different client.")
 	case dc.redeemed:
 		oe = errInvalidGrant(54005, "OAuth2 device code was already redeemed, please retry with a new device code.")
+	case dc.denied:
+		oe = newError(400, "authorization_declined", 65004, "User declined to consent to access the app.")
 	case tr.now.After(dc.expires):
 		oe = newError(400, "expired_token", 70020, "The provided value for the input parameter 'device_code' is not valid. This device code has expired.")
 	case dc.username == "":
@@ -146,7 +151,7 @@ func (e *Emulator) grantDeviceCode(tr *tokenRequest) (any, *oauthError) {
 	if oe != nil {
 		return nil, oe
 	}
-	return e.issue(tr, grantResult{user: u, scopes: ss})
+	return e.issue(tr, grantResult{user: u, scopes: ss, mfa: dc.mfa})
 }
 
 // ApproveDeviceCode signs username (the fixture user if "") in for the
@@ -169,11 +174,59 @@ func (e *Emulator) ApproveDeviceCode(userCode, username string) error {
 		return errors.New("emulator: device code expired")
 	case dc.redeemed:
 		return errors.New("emulator: device code already redeemed")
+	case dc.denied:
+		return errors.New("emulator: device code already declined")
 	case dc.username != "" && dc.username != u.username:
 		return errors.New("emulator: device code already approved for another user")
 	}
-	dc.username = u.username
+	// The sign-in page asks for consent (granted at once) and, for users
+	// who need it, a second factor.
+	dc.username, dc.mfa = u.username, u.mfa
+	delete(e.noConsent, consentKey{u.username, dc.clientID})
 	return nil
+}
+
+// DenyDeviceCode declines the pending device code with userCode, as a
+// person who did not start that sign-in would: polling then ends with
+// authorization_declined.
+func (e *Emulator) DenyDeviceCode(userCode string) error {
+	now := e.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	dc := e.userCodes[normalizeUserCode(userCode)]
+	switch {
+	case dc == nil:
+		return errors.New("emulator: unknown user code")
+	case now.After(dc.expires):
+		return errors.New("emulator: device code expired")
+	case dc.redeemed || dc.username != "":
+		return errors.New("emulator: device code already approved")
+	}
+	dc.denied = true
+	return nil
+}
+
+// PendingDeviceCode is a device code sign-in waiting for its user.
+type PendingDeviceCode struct {
+	UserCode  string    `json:"user_code"`
+	ClientID  string    `json:"client_id"`
+	ExpiresOn time.Time `json:"expires_on"`
+}
+
+// PendingDeviceCodes lists the device codes neither approved, declined nor
+// expired, oldest first.
+func (e *Emulator) PendingDeviceCodes() []PendingDeviceCode {
+	now := e.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := []PendingDeviceCode{}
+	for _, dc := range e.deviceCodes {
+		if dc.username == "" && !dc.denied && !now.After(dc.expires) {
+			out = append(out, PendingDeviceCode{UserCode: dc.userCode, ClientID: dc.clientID, ExpiresOn: dc.expires.UTC()})
+		}
+	}
+	slices.SortFunc(out, func(a, b PendingDeviceCode) int { return a.ExpiresOn.Compare(b.ExpiresOn) })
+	return out
 }
 
 // handleDeviceLoginPage is the verification_uri: a form for people
@@ -191,6 +244,15 @@ func (e *Emulator) handleDeviceLoginSubmit(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	name := r.PostForm.Get("username")
+	if r.PostForm.Get("action") == "Deny" {
+		if err := e.DenyDeviceCode(r.PostForm.Get("user_code")); err != nil {
+			devicePage(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), "emulator: ")+". Try again.", name)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = fmt.Fprint(w, `<!doctype html><html><head><title>tokend emulator</title></head><body><p>Sign-in declined. You may now close this window.</p></body></html>`)
+		return
+	}
 	if err := e.ApproveDeviceCode(r.PostForm.Get("user_code"), name); err != nil {
 		devicePage(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), "emulator: ")+". Try again.", name)
 		return
@@ -214,6 +276,6 @@ func devicePage(w http.ResponseWriter, status int, msg, name string) {
 <form method="POST" action="/devicelogin">
 <label>Code <input name="user_code" autofocus autocomplete="off"></label>
 <label>User <input name="username" value="%s"></label>
-<input type="submit" value="Next">
+<input type="submit" name="action" value="Next"> <input type="submit" name="action" value="Deny">
 </form></body></html>`, html.EscapeString(msg), html.EscapeString(name))
 }

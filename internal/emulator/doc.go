@@ -24,9 +24,11 @@
 //	GET  /common/UserRealm/{upn}?api-version=1.0          "Managed" for tokend.test users
 //	GET  /{tenant}/oauth2/v2.0/authorize                  auto-consent, no UI (see below)
 //	POST /{tenant}/oauth2/v2.0/devicecode                 device authorization
-//	GET  /devicelogin                                     verification page: type the user code to approve
+//	GET  /devicelogin                                     verification page: type the user code to approve (or deny)
 //	POST /{tenant}/oauth2/v2.0/token                      v2 token endpoint
 //	POST /{tenant}/oauth2/token                           v1 token endpoint (resource= instead of scope=)
+//	GET  /aad/auth                                        an Azure Databricks workspace's sign-in redirect (to
+//	                                                      /{TenantID}/oauth2/authorize), for tenant discovery
 //
 // /authorize signs in login_hint if it is a known user, else Username, and
 // returns code and state to redirect_uri (which must be http on localhost,
@@ -49,12 +51,29 @@
 // (AADSTS50173). They expire after 90 days of emulator time.
 //
 // Access tokens are RS256 JWTs (aud, iss, tid, oid, sub, iat, nbf, exp,
-// ver, appid, azp, uti, scp or roles, upn/preferred_username/name for
-// users) living a uniform random whole number of seconds in
-// [MinLifetime, MaxLifetime], 60–90 minutes by default. Errors are
-// Entra-shaped: {"error", "error_description": "AADSTSnnnn: … Trace ID …
-// Correlation ID … Timestamp …", "error_codes", "timestamp", "trace_id",
-// "correlation_id", "error_uri"}.
+// ver, appid, azp, uti, scp or roles, upn/preferred_username/name and amr
+// for users, amr ["pwd", "mfa"] after a second factor) living a uniform
+// random whole number of seconds in [MinLifetime, MaxLifetime], 60–90
+// minutes by default. Errors are Entra-shaped: {"error",
+// "error_description": "AADSTSnnnn: … Trace ID … Correlation ID …
+// Timestamp …", "error_codes", "timestamp", "trace_id", "correlation_id",
+// "error_uri", and "suberror" where Entra sends one}.
+//
+// # Sign-in failures
+//
+// The failures a person meets while signing in, on demand: the sign-in
+// page cancelled (NextAuthorize(AuthorizeCancel): the redirect carries
+// error=access_denied, error_subcode=cancel, AADSTS65004); an authorization
+// code already redeemed (NextAuthorize(AuthorizeReusedCode): AADSTS54005 at
+// the token endpoint); a wrong password (invalid_grant AADSTS50126);
+// multi-factor authentication required (RequireMFA: the password grant, and
+// refresh tokens from sign-ins without a second factor, get
+// interaction_required AADSTS50076 with suberror basic_action; browser and
+// device code sign-ins do the second factor); consent withdrawn
+// (SetConsent: the password grant and refresh tokens get invalid_grant
+// AADSTS65001 until an interactive sign-in consents again); a device code
+// declined (DenyDeviceCode: authorization_declined) or expired (ShiftClock
+// past 15 minutes: expired_token).
 //
 // # Admin API
 //
@@ -62,6 +81,11 @@
 // /_emulator/ (unauthenticated: bind the emulator to loopback):
 //
 //	POST /_emulator/devicecode/approve {"user_code": "...", "username": "..."}  username defaults to Username
+//	POST /_emulator/devicecode/deny    {"user_code": "..."}
+//	GET  /_emulator/devicecodes        → [{"user_code": ..., "client_id": ..., "expires_on": ...}] pending, oldest first
+//	POST /_emulator/authorize/next     {"outcome": "cancel" | "reused_code"}
+//	POST /_emulator/user               {"username": "...", "mfa": true}
+//	POST /_emulator/consent            {"username": "...", "client_id": "...", "granted": false}
 //	POST /_emulator/revoke             {"username": "..."}
 //	POST /_emulator/fail               {"count": 2, "status": 503, "retry_after_seconds": 5, "delay_ms": 0, "error": ""}
 //	POST /_emulator/lifetime           {"min_seconds": 60, "max_seconds": 120}

@@ -72,7 +72,9 @@ type Emulator struct {
 	deviceCodes map[string]*deviceCode // by device_code
 	userCodes   map[string]*deviceCode // by normalized user_code
 	refresh     map[string]*refreshToken
-	inserts     int // codes issued, to sweep expired ones now and then
+	inserts     int                 // codes issued, to sweep expired ones now and then
+	noConsent   map[consentKey]bool // consents withdrawn (all are granted by default)
+	authorize   []AuthorizeOutcome  // what the next sign-ins at /authorize do instead
 
 	srvMu  sync.Mutex
 	srv    *http.Server
@@ -120,6 +122,7 @@ func New(cfg Config) (*Emulator, error) {
 		deviceCodes: map[string]*deviceCode{},
 		userCodes:   map[string]*deviceCode{},
 		refresh:     map[string]*refreshToken{},
+		noConsent:   map[consentKey]bool{},
 	}
 	if e.clock == nil {
 		e.clock = clock.Real{}

@@ -16,6 +16,7 @@ type oauthError struct {
 	err    string // "invalid_grant", "invalid_client", …
 	aadsts int
 	text   string // the description after "AADSTSnnnn: "
+	sub    string // suberror, e.g. "basic_action" (optional)
 }
 
 func (o *oauthError) Error() string {
@@ -72,6 +73,7 @@ type errorBody struct {
 	TraceID          string `json:"trace_id"`
 	CorrelationID    string `json:"correlation_id"`
 	ErrorURI         string `json:"error_uri"`
+	Suberror         string `json:"suberror,omitempty"`
 }
 
 // body renders o as Entra does, with trace and correlation ids and the
@@ -89,6 +91,7 @@ func (o *oauthError) body(r *http.Request, now time.Time) errorBody {
 		TraceID:       trace,
 		CorrelationID: corr,
 		ErrorURI:      "https://" + hostOf(r) + "/error?code=" + strconv.Itoa(o.aadsts),
+		Suberror:      o.sub,
 	}
 }
 

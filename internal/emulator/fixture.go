@@ -95,6 +95,7 @@ type user struct {
 	name      string
 	epoch     int
 	revokedAt time.Time
+	mfa       bool // sign-ins must do multi-factor authentication (RequireMFA)
 }
 
 // client is an app registration.

@@ -358,6 +358,9 @@ func (e *Emulator) grantPassword(tr *tokenRequest) (any, *oauthError) {
 	if subtle.ConstantTimeCompare([]byte(pw), []byte(u.password)) != 1 {
 		return nil, errInvalidGrant(50126, "Error validating credentials due to invalid username or password.")
 	}
+	if oe := e.checkNonInteractive(u, tr.client, false, ss); oe != nil {
+		return nil, oe
+	}
 	return e.issue(tr, grantResult{user: u, scopes: ss})
 }
 
@@ -407,7 +410,7 @@ func (e *Emulator) grantAuthCode(tr *tokenRequest) (any, *oauthError) {
 	if oe != nil {
 		return nil, oe
 	}
-	return e.issue(tr, grantResult{user: u, scopes: ss, nonce: ac.nonce})
+	return e.issue(tr, grantResult{user: u, scopes: ss, nonce: ac.nonce, mfa: ac.mfa})
 }
 
 // refreshToken is an issued refresh token. Refresh tokens rotate: each
@@ -423,6 +426,7 @@ type refreshToken struct {
 	expires    time.Time
 	parent     *refreshToken
 	superseded bool
+	mfa        bool // issued to a sign-in that did multi-factor authentication
 }
 
 func (e *Emulator) grantRefreshToken(tr *tokenRequest) (any, *oauthError) {
@@ -463,7 +467,10 @@ func (e *Emulator) grantRefreshToken(tr *tokenRequest) (any, *oauthError) {
 	if oe != nil {
 		return nil, oe
 	}
-	return e.issue(tr, grantResult{user: u, scopes: ss, parent: rt, alwaysRT: true})
+	if oe := e.checkNonInteractive(u, tr.client, rt.mfa, ss); oe != nil {
+		return nil, oe
+	}
+	return e.issue(tr, grantResult{user: u, scopes: ss, parent: rt, alwaysRT: true, mfa: rt.mfa})
 }
 
 func revokedAt(u *user) time.Time {
@@ -480,6 +487,7 @@ type grantResult struct {
 	nonce    string
 	parent   *refreshToken // the refresh token redeemed, if any
 	alwaysRT bool          // issue a refresh token even without offline_access
+	mfa      bool          // the sign-in did multi-factor authentication
 }
 
 // tokenResponseV2 is the v2 endpoint's success body. MSAL Go needs
@@ -528,7 +536,7 @@ func (e *Emulator) issue(tr *tokenRequest, g grantResult) (any, *oauthError) {
 		rt = newSecret("1.AR")
 		e.refresh[rt] = &refreshToken{
 			clientID: c.id, username: u.username, epoch: u.epoch, scopes: g.scopes,
-			issuedAt: now, expires: now.Add(refreshLifetime), parent: g.parent,
+			issuedAt: now, expires: now.Add(refreshLifetime), parent: g.parent, mfa: g.mfa,
 		}
 	}
 	e.mu.Unlock()
@@ -544,6 +552,9 @@ func (e *Emulator) issue(tr *tokenRequest, g grantResult) (any, *oauthError) {
 		at["oid"], at["sub"], at["idtyp"] = u.oid, pairwiseSub(u.oid, c.id), "user"
 		at["scp"], at["upn"], at["preferred_username"], at["name"] = g.scopes.scp(), u.username, u.username, u.name
 		at["amr"] = []string{"pwd"}
+		if g.mfa {
+			at["amr"] = []string{"pwd", "mfa"}
+		}
 	} else {
 		at["oid"], at["sub"], at["idtyp"] = c.spOID, c.spOID, "app"
 		at["roles"] = []string{"Emulator.Default"}

@@ -35,6 +35,9 @@ func (e *Emulator) routes() http.Handler {
 	mux.HandleFunc("GET /devicelogin", e.handleDeviceLoginPage)
 	mux.HandleFunc("POST /devicelogin", e.handleDeviceLoginSubmit)
 
+	// An Azure Databricks workspace's sign-in redirect (tenant discovery).
+	mux.HandleFunc("GET /aad/auth", e.handleWorkspaceAuth)
+
 	// Test controls.
 	e.adminRoutes(mux)
 

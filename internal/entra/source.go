@@ -79,25 +79,71 @@ func New(p *config.Profile, opts Options) (*Source, error) {
 		opts.HTTPClient = hc
 	}
 	s := &Source{profile: p, opts: opts}
-	var err error
-	switch p.Flow {
-	case "client-secret":
-		s.flow = &clientSecretFlow{s: s}
-	case "password":
-		s.flow, err = newPasswordFlow(s)
-	default:
+	build := flowBuilder(p.Flow)
+	if build == nil {
 		return nil, fmt.Errorf("profile %s: flow %q is not available in this build yet", p.Name, p.Flow)
 	}
+	if p.NeedsTenant() && p.DatabricksHost != "" {
+		// The tenant comes from the workspace, on first use, into a copy
+		// of the profile that this Source owns.
+		own := *p
+		s.profile = &own
+		s.flow = &discoveringFlow{s: s, build: build}
+		return s, nil
+	}
+	f, err := build(s)
 	if err != nil {
 		return nil, fmt.Errorf("profile %s: %w", p.Name, err)
 	}
+	s.flow = f
 	return s, nil
 }
 
+// flowBuilder returns the constructor of a flow, nil for a flow this build
+// does not have.
+func flowBuilder(name string) func(*Source) (flow, error) {
+	user := func(wrap func(*userFlow) flow) func(*Source) (flow, error) {
+		return func(s *Source) (flow, error) {
+			uf, err := newUserFlow(s)
+			if err != nil {
+				return nil, err
+			}
+			return wrap(uf), nil
+		}
+	}
+	switch name {
+	case "client-secret":
+		return func(s *Source) (flow, error) { return &clientSecretFlow{s: s}, nil }
+	case "password":
+		return func(s *Source) (flow, error) {
+			f, err := newPasswordFlow(s)
+			if err != nil {
+				return nil, err
+			}
+			return f, nil
+		}
+	case "browser":
+		return user(func(uf *userFlow) flow { return &browserFlow{uf} })
+	case "device-code":
+		return user(func(uf *userFlow) flow { return &deviceCodeFlow{uf} })
+	case "refresh-token":
+		return user(func(uf *userFlow) flow { return &refreshTokenFlow{uf} })
+	}
+	return nil
+}
+
+// refreshTokenFlows keep a refresh token: their calls are serialized per
+// profile, so that one redemption at a time rotates it and one write at a
+// time stores it. The other flows present a credential and run in parallel,
+// so one slow scope does not hold up the others.
+var refreshTokenFlows = map[string]bool{"browser": true, "device-code": true, "password": true, "refresh-token": true}
+
 // Token gets a new access token for scopes from the identity provider.
 func (s *Source) Token(ctx context.Context, scopes []string) (idp.Token, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	if refreshTokenFlows[s.profile.Flow] {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+	}
 	if s.cache != nil {
 		if err := s.cache.ensure(ctx); err != nil {
 			return idp.Token{}, err

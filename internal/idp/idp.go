@@ -21,9 +21,25 @@ type Token struct {
 // LoginRequest carries the user's answer to a profile's sign-in flow.
 // Only the fields of the profile's flow are used.
 type LoginRequest struct {
-	Username     string
+	Username     string // password flow; the account to preselect in the browser flow
 	Password     string
 	ClientSecret string
+	RefreshToken string // refresh-token flow: a refresh token obtained elsewhere
+	// Interact shows the user what to do to finish an interactive sign-in
+	// (browser, device code). It is called once, before the flow waits on
+	// the user; those flows fail without it.
+	Interact func(Interaction)
+}
+
+// Interaction is what the user must do to finish an interactive sign-in:
+// open URL in a browser (browser flow), or follow Message (device code flow:
+// the identity provider's own words, with the code and page it names).
+type Interaction struct {
+	URL             string
+	Message         string
+	UserCode        string
+	VerificationURI string
+	ExpiresOn       time.Time
 }
 
 // ErrLoginRequired means only the user can fix this: sign in again (refresh

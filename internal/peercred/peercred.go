@@ -1,6 +1,8 @@
 // Package peercred reads the credentials of the process on the other end of
 // a unix socket connection from the kernel (SO_PEERCRED on Linux,
-// LOCAL_PEERCRED on macOS). The daemon trusts only these, never the request.
+// LOCAL_PEERCRED and LOCAL_PEERPID on macOS). The daemon trusts only these,
+// never the request. Elsewhere (Windows) Get returns ErrUnsupported, and the
+// daemon refuses every socket caller.
 package peercred
 
 import (
@@ -33,4 +35,14 @@ func Get(c net.Conn) (Cred, error) {
 		return Cred{}, err
 	}
 	return cred, credErr
+}
+
+// Exe returns the path of the executable that process pid runs, for audit
+// lines (/proc/PID/exe on Linux, kern.procargs2 on macOS). It is
+// informational: a process can change what it runs after connecting.
+func Exe(pid int) (string, error) {
+	if pid <= 0 {
+		return "", errors.New("no process id")
+	}
+	return exe(pid)
 }

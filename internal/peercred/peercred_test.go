@@ -56,3 +56,25 @@ func TestGetRejectsTCP(t *testing.T) {
 		t.Fatal("Get on a TCP connection succeeded")
 	}
 }
+
+func TestExe(t *testing.T) {
+	if runtime.GOOS != "linux" && runtime.GOOS != "darwin" {
+		t.Skip("no executable lookup on " + runtime.GOOS)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Exe(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := filepath.EvalSymlinks(got)
+	b, _ := filepath.EvalSymlinks(self)
+	if a != b {
+		t.Fatalf("Exe = %q, want %q", got, self)
+	}
+	if _, err := Exe(0); err == nil {
+		t.Fatal("Exe(0) succeeded")
+	}
+}

@@ -2,4 +2,4 @@
 
 package safesocket
 
-func checkDir(string) error { return nil }
+func checkDir(string) error { return ErrUnsupported }

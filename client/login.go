@@ -1,0 +1,128 @@
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// SignIn signs a profile in with any flow, following interactive ones
+// (browser, device code): show gets each thing the user must do (open a
+// URL, enter a code) as the daemon reports it. SignIn returns when the
+// sign-in ends; cancelling ctx cancels it in the daemon.
+func (c *Client) SignIn(ctx context.Context, req LoginRequest, show func(LoginEvent)) (*LoginResult, error) {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://tokend/v1/login", bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	hr.Header.Set("Content-Type", "application/json")
+	hr.Header.Set("Accept", ContentTypeNDJSON+", application/json")
+	resp, err := c.hc.Do(hr)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%w at %s: %w", ErrUnreachable, c.socket, unwrapURL(err))
+	}
+	defer resp.Body.Close()
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); resp.StatusCode == http.StatusOK && mt == ContentTypeNDJSON {
+		return readLoginEvents(ctx, resp.Body, show)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read answer of /v1/login: %w", err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, errorAnswer(resp, data)
+	}
+	var r LoginResult
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("decode answer of /v1/login: %w", err)
+	}
+	return &r, nil
+}
+
+// ErrLoginStreamEnded means the daemon's answer stopped before saying how
+// the sign-in ended (the daemon stopped, say).
+var ErrLoginStreamEnded = errors.New("tokend stopped answering before the sign-in ended")
+
+// readLoginEvents reads an NDJSON sign-in stream to its last event.
+func readLoginEvents(ctx context.Context, r io.Reader, show func(LoginEvent)) (*LoginResult, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 16<<10), 1<<20)
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		var ev LoginEvent
+		if err := json.Unmarshal(line, &ev); err != nil {
+			return nil, fmt.Errorf("decode sign-in event: %w", err)
+		}
+		switch ev.Event {
+		case EventSignedIn:
+			if ev.Result == nil {
+				return nil, errors.New("decode sign-in event: signed_in without a result")
+			}
+			return ev.Result, nil
+		case EventError:
+			return nil, &Error{Status: codeStatus(ev.Error), Code: ev.Error, Description: ev.Description}
+		default:
+			if show != nil {
+				show(ev)
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrLoginStreamEnded, err)
+	}
+	return nil, ErrLoginStreamEnded
+}
+
+// errorAnswer turns a non-2xx answer into an *Error.
+func errorAnswer(resp *http.Response, data []byte) error {
+	var eb ErrorBody
+	if json.Unmarshal(data, &eb) != nil || eb.Error == "" {
+		return &Error{Status: resp.StatusCode, Code: CodeInternal, Description: fmt.Sprintf("tokend answered HTTP %d", resp.StatusCode)}
+	}
+	e := &Error{Status: resp.StatusCode, Code: eb.Error, Description: eb.Description}
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
+		e.RetryAfter = time.Duration(s) * time.Second
+	}
+	return e
+}
+
+// codeStatus is the HTTP status the daemon gives an error code, for errors
+// that arrive inside a stream (whose own status was 200).
+func codeStatus(code string) int {
+	switch code {
+	case CodeUnauthorized:
+		return http.StatusUnauthorized
+	case CodeForbidden:
+		return http.StatusForbidden
+	case CodeUnknownProfile:
+		return http.StatusNotFound
+	case CodeLoginRequired:
+		return http.StatusConflict
+	case CodeUpstreamUnavailable:
+		return http.StatusServiceUnavailable
+	case CodeInternal:
+		return http.StatusInternalServerError
+	}
+	return http.StatusBadRequest
+}

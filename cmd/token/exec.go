@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tokend/tokend/client"
+)
+
+// execTTL bounds the capability of `token exec`, which is revoked when the
+// child exits; the bound only matters if `token` itself is killed.
+const execTTL = 7 * 24 * time.Hour
+
+func cmdExec(ctx context.Context, e *env, args []string) error {
+	i := slices.Index(args, "--")
+	if i < 0 || i == len(args)-1 {
+		return usagef("exec: give the command after --: token exec PROFILE -- CMD [ARGS...]")
+	}
+	head, argv := args[:i], args[i+1:]
+	f := newFlags(e, "exec")
+	ttl := f.Duration("ttl", execTTL, "lifetime of the capability if token is killed")
+	pos, err := f.parse(head)
+	if err != nil {
+		return err
+	}
+	profile, err := f.profileArg(pos, true)
+	if err != nil {
+		return err
+	}
+	if *ttl < time.Second {
+		return usagef("exec: --ttl must be at least 1s")
+	}
+	cl := e.client()
+	vars, c, err := childEnv(ctx, cl, profile, *ttl)
+	if err != nil {
+		return err
+	}
+	// The child's signals are forwarded, so ctx (cancelled by SIGINT) must
+	// not stop the revocation.
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := cl.RevokeCapability(rctx, c.ID); err != nil {
+			fmt.Fprintf(e.stderr, "token: revoke capability %s: %v\n", c.ID, err)
+		}
+	}()
+
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = mergeEnv(os.Environ(), vars, client.ChildEnvUnset())
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = e.stdin, e.stdout, e.stderr
+	sigs := catchSignals()
+	defer sigs.stop()
+	if err := cmd.Start(); err != nil {
+		return startError(argv[0], err)
+	}
+	sigs.to(cmd.Process)
+	return waitChild(cmd)
+}
+
+// mergeEnv is environ without the variables in unset and those set by vars,
+// then vars.
+func mergeEnv(environ []string, vars []client.EnvVar, unset []string) []string {
+	drop := map[string]bool{}
+	for _, n := range unset {
+		drop[envKey(n)] = true
+	}
+	for _, v := range vars {
+		drop[envKey(v.Name)] = true
+	}
+	out := make([]string, 0, len(environ)+len(vars))
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !drop[envKey(name)] {
+			out = append(out, kv)
+		}
+	}
+	for _, v := range vars {
+		out = append(out, v.Name+"="+v.Value)
+	}
+	return out
+}
+
+// startError is the shell's answer to a command that cannot run: 127 when
+// it is not found, 126 when it cannot be executed.
+func startError(name string, err error) error {
+	code := 126
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+		code = 127
+	}
+	return exitWith{code: code, err: fmt.Errorf("exec %s: %w", name, err)}
+}
+
+// exitWith makes token exit with code: the child's, or the shell's for a
+// command that cannot run. err, if set, is printed.
+type exitWith struct {
+	code int
+	err  error
+}
+
+func (e exitWith) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e exitWith) Unwrap() error { return e.err }

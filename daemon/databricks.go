@@ -1,0 +1,62 @@
+package daemon
+
+import (
+	"net/http"
+
+	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/internal/config"
+)
+
+// databricksPrefix is where the Databricks metadata service lives; the rest
+// of the path is the capability (checked by tcpGuard).
+const databricksPrefix = "/databricks/"
+
+// dbxToken is the Databricks metadata-service answer. expires_on is a JSON
+// number of unix seconds.
+type dbxToken struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresOn   int64  `json:"expires_on"`
+}
+
+// handleDatabricks serves the Databricks metadata service (version 1), which
+// the Databricks SDKs and CLI call with DATABRICKS_AUTH_TYPE=metadata-service:
+// GET /databricks/<capability> with X-Databricks-Metadata-Version: 1 and
+// X-Databricks-Host naming the workspace, which must be the profile's
+// databricks_host. The token is for the Azure Databricks resource.
+func (s *Server) handleDatabricks(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r.Context()).cap
+	if c == nil {
+		return newError(client.CodeForbidden, "the Databricks metadata service is served on tokend's TCP listener: run the program under `token exec PROFILE -- …`")
+	}
+	if r.Method != http.MethodGet {
+		return errorf(http.StatusMethodNotAllowed, client.CodeInvalidRequest, "the metadata service answers GET only")
+	}
+	if v := r.Header.Get("X-Databricks-Metadata-Version"); v != "1" {
+		return newError(client.CodeInvalidRequest, "X-Databricks-Metadata-Version %q is not supported: tokend speaks version 1", v)
+	}
+	host := r.Header.Get("X-Databricks-Host")
+	if host == "" {
+		return newError(client.CodeInvalidRequest, "X-Databricks-Host is required")
+	}
+	p, err := s.profileFor(r, "")
+	if err != nil {
+		return err
+	}
+	if p.cfg.DatabricksHost == "" {
+		return newError(client.CodeInvalidRequest, "profile %s has no databricks_host: set it in the config", p.cfg.Name)
+	}
+	if h, err := config.NormalizeHost(host); err != nil || h != p.cfg.DatabricksHost {
+		return newError(client.CodeForbidden, "X-Databricks-Host %q is not the workspace of profile %s (%s)", host, p.cfg.Name, p.cfg.DatabricksHost)
+	}
+	scopes := []string{config.DatabricksScope}
+	if !c.allows(scopes) {
+		return newError(client.CodeForbidden, "this capability does not cover Azure Databricks")
+	}
+	t, err := s.token(r.Context(), p, scopes)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, dbxToken{AccessToken: t.AccessToken, TokenType: "Bearer", ExpiresOn: t.ExpiresOn.Unix()})
+	return nil
+}

@@ -1,0 +1,324 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/idp"
+)
+
+// Sign-in. POST /v1/login signs a profile in with its flow. Flows that need
+// nobody at a browser (password, client secret, refresh-token import)
+// answer one JSON LoginResult. Interactive flows (browser, device code)
+// need the client to show something and the person to act: the request
+// says Accept: application/x-ndjson, and the answer is a stream of
+// client.LoginEvent lines, first what to show (open_url, device_code), then
+// how it ended (signed_in, error). Errors found before anything was shown
+// are ordinary error answers.
+//
+// A sign-in lives as long as its request: a client that goes away (Ctrl-C)
+// cancels it. One sign-in per profile at a time: a newer one, a logout or
+// the daemon shutting down cancels the one in progress. A sign-in that does
+// not finish changes nothing.
+
+// Bounds of a sign-in (LoginRequest.TimeoutSeconds).
+const (
+	browserTimeout    = 10 * time.Minute // Entra's authorization codes live 10 minutes
+	deviceCodeTimeout = 15 * time.Minute // and its device codes 15
+	plainLoginTimeout = 2 * time.Minute
+	maxLoginTimeout   = time.Hour
+)
+
+// Why a sign-in was cancelled by the daemon.
+var (
+	errSuperseded = errors.New("another sign-in to this profile started")
+	errLoggedOut  = errors.New("the profile was logged out")
+	errShutdown   = errors.New("tokend is shutting down")
+)
+
+func interactiveFlow(flow string) bool { return flow == "browser" || flow == "device-code" }
+
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
+	var req client.LoginRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	p, err := s.profileFor(r, req.Profile)
+	if err != nil {
+		return err
+	}
+	timeout, err := checkLogin(p, req)
+	if err != nil {
+		return err
+	}
+	interactive := interactiveFlow(p.cfg.Flow)
+	if interactive && !strings.Contains(r.Header.Get("Accept"), client.ContentTypeNDJSON) {
+		return newError(client.CodeInvalidRequest, "profile %s signs in interactively (%s): run `%s`, or ask with Accept: %s", p.cfg.Name, p.cfg.Flow, loginCommand(p.cfg), client.ContentTypeNDJSON)
+	}
+	ctx, end, err := s.logins.begin(r.Context(), p.cfg.Name)
+	if err != nil {
+		return newError(client.CodeInternal, "%v", err)
+	}
+	defer end()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	lr := loginRequest(req)
+	if !interactive {
+		t, err := s.login(ctx, p, lr)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, loginResult(p, t))
+		return nil
+	}
+	st := &loginStream{w: w}
+	lr.Interact = func(in idp.Interaction) {
+		ev := client.LoginEvent{Event: client.EventOpenURL, URL: in.URL}
+		if in.URL == "" {
+			ev = client.LoginEvent{Event: client.EventDeviceCode, Message: in.Message, UserCode: in.UserCode,
+				VerificationURI: in.VerificationURI, ExpiresOn: unix(in.ExpiresOn)}
+		}
+		st.send(ev)
+	}
+	t, err := s.login(ctx, p, lr)
+	switch {
+	case err != nil && !st.started:
+		return err
+	case err != nil:
+		var ae *apiError
+		if !errors.As(err, &ae) {
+			ae = newError(client.CodeInternal, "sign-in to %s failed: see the tokend log", p.cfg.Name)
+		}
+		st.send(client.LoginEvent{Event: client.EventError, Error: ae.code, Description: ae.desc})
+	default:
+		res := loginResult(p, t)
+		st.send(client.LoginEvent{Event: client.EventSignedIn, Result: &res})
+	}
+	return nil
+}
+
+// checkLogin refuses a request that does not fit the profile, and returns
+// how long the sign-in may take.
+func checkLogin(p *profile, req client.LoginRequest) (time.Duration, error) {
+	if req.Flow != "" && req.Flow != p.cfg.Flow {
+		return 0, newError(client.CodeInvalidRequest, "profile %s signs in with flow %s, not %s: run `%s`", p.cfg.Name, p.cfg.Flow, req.Flow, loginCommand(p.cfg))
+	}
+	if p.broken != nil {
+		return 0, newError(client.CodeInvalidRequest, "profile %s cannot be used: %v", p.cfg.Name, p.broken)
+	}
+	if req.TimeoutSeconds < 0 || time.Duration(req.TimeoutSeconds)*time.Second > maxLoginTimeout {
+		return 0, newError(client.CodeInvalidRequest, "timeout_seconds %d: want 0 (the default) up to %d", req.TimeoutSeconds, int(maxLoginTimeout/time.Second))
+	}
+	if req.TimeoutSeconds > 0 {
+		return time.Duration(req.TimeoutSeconds) * time.Second, nil
+	}
+	switch p.cfg.Flow {
+	case "browser":
+		return browserTimeout, nil
+	case "device-code":
+		return deviceCodeTimeout, nil
+	}
+	return plainLoginTimeout, nil
+}
+
+func loginRequest(req client.LoginRequest) idp.LoginRequest {
+	return idp.LoginRequest{Username: req.Username, Password: req.Password, ClientSecret: req.ClientSecret, RefreshToken: req.RefreshToken}
+}
+
+func loginResult(p *profile, t idp.Token) client.LoginResult {
+	return client.LoginResult{Profile: p.cfg.Name, Account: t.Account, ExpiresOn: t.ExpiresOn.Unix()}
+}
+
+// loginStream writes the NDJSON answer of an interactive sign-in, one
+// flushed line per event.
+type loginStream struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (st *loginStream) send(ev client.LoginEvent) {
+	if !st.started {
+		h := st.w.Header()
+		h.Set("Content-Type", client.ContentTypeNDJSON)
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
+		st.w.WriteHeader(http.StatusOK)
+		st.started = true
+	}
+	b, _ := json.Marshal(ev)
+	// A client that went away cancels the sign-in through the request's
+	// context; write errors need no handling of their own.
+	_, _ = st.w.Write(append(b, '\n'))
+	_ = http.NewResponseController(st.w).Flush()
+}
+
+// logins tracks the sign-in in progress of each profile. The zero value is
+// ready to use.
+type logins struct {
+	mu      sync.Mutex
+	running map[string]*loginSession
+	closed  bool
+}
+
+type loginSession struct {
+	cancel context.CancelCauseFunc
+	done   chan struct{}
+}
+
+// begin registers a sign-in to profile and returns its context, cancelling
+// the one in progress (and waiting for it to end). end must be called when
+// the sign-in is over.
+func (l *logins) begin(ctx context.Context, profile string) (_ context.Context, end func(), _ error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	sess := &loginSession{cancel: cancel, done: make(chan struct{})}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		cancel(errShutdown)
+		return nil, nil, errShutdown
+	}
+	if l.running == nil {
+		l.running = map[string]*loginSession{}
+	}
+	old := l.running[profile]
+	l.running[profile] = sess
+	l.mu.Unlock()
+	if old != nil {
+		old.cancel(errSuperseded)
+		select {
+		case <-old.done:
+		case <-ctx.Done():
+		}
+	}
+	return ctx, func() {
+		cancel(nil)
+		l.mu.Lock()
+		if l.running[profile] == sess {
+			delete(l.running, profile)
+		}
+		l.mu.Unlock()
+		close(sess.done)
+	}, nil
+}
+
+// cancel ends the sign-in to profile in progress, if any, for cause.
+func (l *logins) cancel(profile string, cause error) {
+	l.mu.Lock()
+	sess := l.running[profile]
+	l.mu.Unlock()
+	if sess != nil {
+		sess.cancel(cause)
+		<-sess.done
+	}
+}
+
+// shutdown cancels every sign-in in progress and refuses new ones.
+func (l *logins) shutdown() {
+	l.mu.Lock()
+	l.closed = true
+	running := l.running
+	l.running = nil
+	l.mu.Unlock()
+	for _, sess := range running {
+		sess.cancel(errShutdown)
+	}
+}
+
+// loginError explains a failed sign-in in one line that names the fix.
+// What only the user can fix is login_required (exit code 4 of `token`).
+func loginError(ctx context.Context, p *profile, err error) error {
+	name := p.cfg.Name
+	var ae *apiError
+	var ie *idp.Error
+	if e := storeError(err); e != nil {
+		return e
+	}
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		return newError(client.CodeInvalidRequest, "sign-in to %s cancelled: %v", name, context.Cause(ctx))
+	case errors.As(err, &ie) && ie.Temporary:
+		e := newError(client.CodeUpstreamUnavailable, "sign-in to %s failed, try again: %v", name, err)
+		e.retryAfter = ie.RetryAfter
+		return e
+	case errors.As(err, &ie):
+		what := strings.TrimSuffix(ie.Description, ".")
+		if what == "" {
+			what = ie.Error()
+		}
+		return newError(client.CodeLoginRequired, "sign-in to %s failed (%s): %s", name, what, loginFix(p.cfg, ie))
+	}
+	return newError(client.CodeInvalidRequest, "sign-in to %s: %v", name, err)
+}
+
+var aadstsNumber = regexp.MustCompile(`AADSTS(\d+)`)
+
+// loginFix says what to do after a refused sign-in.
+func loginFix(p *config.Profile, ie *idp.Error) string {
+	cmd := "`" + loginCommand(p) + "`"
+	var n int
+	if m := aadstsNumber.FindStringSubmatch(ie.Description); m != nil {
+		n, _ = strconv.Atoi(m[1])
+	}
+	switch {
+	case n == 50126:
+		return "check the user name and password, then run " + cmd + " again"
+	case n == 50076 || n == 50079 || n == 50158 || ie.Code == "interaction_required":
+		if !interactiveFlow(p.Flow) {
+			return fmt.Sprintf("the account needs multi-factor authentication, which flow %s cannot do: set flow = \"browser\" (or \"device-code\") in profiles.%s, restart tokend, then run `token login %s`", p.Flow, p.Name, p.Name)
+		}
+		return "run " + cmd + " and complete the multi-factor authentication"
+	case n == 65001 || ie.Code == "consent_required":
+		if !interactiveFlow(p.Flow) {
+			return fmt.Sprintf("ask an administrator to grant consent to application %s, or consent yourself by signing in once with flow = \"browser\"", p.ClientID)
+		}
+		return "run " + cmd + " and accept the consent prompt"
+	case ie.Code == "authorization_declined":
+		return "the code was declined on the sign-in page; run " + cmd + " to try again"
+	case n == 65004 || ie.Code == "access_denied":
+		return "the sign-in was cancelled in the browser; run " + cmd + " to try again"
+	case ie.Code == "expired_token":
+		return "the code was not entered in time; run " + cmd + " again"
+	case n == 54005:
+		return "the authorization code had already been redeemed (a replayed or stale redirect); run " + cmd + " again"
+	case ie.Code == "state_mismatch":
+		return "it came from a stale browser tab or a forged redirect; run " + cmd + " again and use only the page it opens"
+	case ie.Code == "timeout":
+		return "run " + cmd + " again (--timeout waits longer)"
+	case p.Flow == "refresh-token" && ie.Code == "invalid_grant":
+		return "the refresh token is invalid, expired, revoked or for another client: get a new one and pipe it to " + cmd
+	}
+	return "run " + cmd
+}
+
+// loginCommand is the command that signs profile p in.
+func loginCommand(p *config.Profile) string {
+	base := "token login " + p.Name
+	switch p.Flow {
+	case "browser":
+		return base + " --browser"
+	case "device-code":
+		return base + " --device-code"
+	case "password":
+		return base + " --username USER --password-stdin"
+	case "refresh-token":
+		return base + " --refresh-token-stdin"
+	case "client-secret":
+		return base + " --client-secret-stdin"
+	case "client-certificate":
+		return base + " --certificate FILE"
+	}
+	return base
+}

@@ -1,0 +1,138 @@
+package daemon
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tokend/tokend/client"
+)
+
+// msiPrefix is where the App Service managed-identity endpoint lives.
+const msiPrefix = "/msi/"
+
+// msiAPIVersion is the version of the App Service managed-identity protocol
+// that tokend speaks, the one the Azure SDKs and MSAL send.
+const msiAPIVersion = "2019-08-01"
+
+// msiToken is the App Service managed-identity answer. Times are integer
+// strings, as App Service sends them.
+type msiToken struct {
+	AccessToken string `json:"access_token"`
+	ExpiresOn   string `json:"expires_on"`
+	ExpiresIn   string `json:"expires_in"`
+	Resource    string `json:"resource"`
+	TokenType   string `json:"token_type"`
+	ClientID    string `json:"client_id"`
+}
+
+// msiError is the App Service managed-identity error body. Clients retry
+// 408, 429 and 5xx, so permanent failures are 4xx.
+type msiError struct {
+	StatusCode int    `json:"statusCode"`
+	Message    string `json:"message"`
+}
+
+// handleMSIToken serves GET /msi/token?api-version=2019-08-01&resource=R
+// to the holder of the capability in X-IDENTITY-HEADER (checked by
+// tcpGuard). The capability decides the identity: client_id, mi_res_id,
+// object_id and principal_id select among a machine's identities on Azure,
+// and are accepted and ignored here (DefaultAzureCredential sends
+// AZURE_CLIENT_ID as client_id).
+func (s *Server) handleMSIToken(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r.Context()).cap
+	if c == nil {
+		return newError(client.CodeForbidden, "the managed-identity endpoint is served on tokend's TCP listener: run the program under `token exec PROFILE -- …`")
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return newError(client.CodeInvalidRequest, "malformed query: %v", err)
+	}
+	for _, k := range []string{"api-version", "resource", "client_id", "mi_res_id", "object_id", "principal_id"} {
+		if len(q[k]) > 1 {
+			return newError(client.CodeInvalidRequest, "%s given %d times", k, len(q[k]))
+		}
+	}
+	if v := q.Get("api-version"); v != msiAPIVersion {
+		return newError(client.CodeInvalidRequest, "api-version %q is not supported: tokend speaks %s", v, msiAPIVersion)
+	}
+	resource := q.Get("resource")
+	if resource == "" {
+		return newError(client.CodeInvalidRequest, "resource is required")
+	}
+	p, err := s.profileFor(r, "")
+	if err != nil {
+		return err
+	}
+	scopes, err := requestedScopes(nil, resource, nil)
+	if err != nil {
+		return err
+	}
+	if !c.allows(scopes) {
+		return newError(client.CodeForbidden, "this capability does not cover resource %s", resource)
+	}
+	t, err := s.token(r.Context(), p, scopes)
+	if err != nil {
+		return err
+	}
+	in := int64(t.ExpiresOn.Sub(s.clock.Now()) / time.Second)
+	writeJSON(w, http.StatusOK, msiToken{
+		AccessToken: t.AccessToken,
+		ExpiresOn:   strconv.FormatInt(t.ExpiresOn.Unix(), 10),
+		ExpiresIn:   strconv.FormatInt(in, 10),
+		Resource:    resource,
+		TokenType:   "Bearer",
+		ClientID:    p.cfg.ClientID,
+	})
+	return nil
+}
+
+// compat adapts a handler of a compatibility endpoint: its errors are
+// written by write and logged without the URL, which may carry a
+// capability.
+func (s *Server) compat(write func(http.ResponseWriter, *apiError), fn handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			write(w, s.asAPIError(r, err))
+		}
+	}
+}
+
+// asAPIError turns any error into an apiError; unexpected ones are logged
+// (without the URL) and become "internal".
+func (s *Server) asAPIError(r *http.Request, err error) *apiError {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	if r.Context().Err() != nil {
+		return errorf(http.StatusRequestTimeout, client.CodeInvalidRequest, "request cancelled")
+	}
+	s.log.Error("request failed", "endpoint", endpointOf(r), "err", err)
+	return newError(client.CodeInternal, "internal error: see the tokend log")
+}
+
+// endpointOf names the endpoint of r for logs, without capabilities.
+func endpointOf(r *http.Request) string {
+	if strings.HasPrefix(r.URL.Path, databricksPrefix) {
+		return databricksPrefix + "…"
+	}
+	return r.URL.Path
+}
+
+func writeMSIError(w http.ResponseWriter, ae *apiError) {
+	if ae.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((ae.retryAfter+time.Second-1)/time.Second)))
+	}
+	writeJSON(w, ae.status, msiError{StatusCode: ae.status, Message: ae.desc})
+}
+
+func writeAPIError(w http.ResponseWriter, ae *apiError) {
+	if ae.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((ae.retryAfter+time.Second-1)/time.Second)))
+	}
+	writeJSON(w, ae.status, client.ErrorBody{Error: ae.code, Description: ae.desc})
+}

@@ -1,0 +1,82 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"net/http"
+
+	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/internal/idp"
+)
+
+// handleRefresh serves POST /v1/refresh: a server rejected a token (git's
+// credential "erase"), so replace it now instead of at its scheduled time.
+func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) error {
+	var req client.RefreshRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	var rejected []byte
+	if req.RejectedSHA256 != "" {
+		b, err := hex.DecodeString(req.RejectedSHA256)
+		if err != nil || len(b) != sha256.Size {
+			return newError(client.CodeInvalidRequest, "rejected_sha256 must be 64 hex digits")
+		}
+		rejected = b
+	}
+	p, err := s.profileFor(r, req.Profile)
+	if err != nil {
+		return err
+	}
+	scopes, err := requestedScopes(req.Scopes, req.Resource, p.cfg.Scopes)
+	if err != nil {
+		return err
+	}
+	t, err := s.renew(r.Context(), p, scopes, rejected)
+	if err != nil {
+		return err
+	}
+	now := s.clock.Now()
+	writeJSON(w, http.StatusOK, client.Token{
+		AccessToken: t.AccessToken,
+		TokenType:   "Bearer",
+		ExpiresOn:   t.ExpiresOn.Unix(),
+		ExpiresIn:   int64(t.ExpiresOn.Sub(now).Seconds()),
+		Profile:     p.cfg.Name,
+		Scopes:      scopes,
+		Tenant:      t.TenantID,
+	})
+	return nil
+}
+
+// renew fetches a new token for (p, scopes), joining a refresh in flight.
+// When rejected (a SHA-256) is given and the current token is another one,
+// that token was already replaced: it is served without asking the
+// identity provider, so a burst of rejections costs one refresh.
+func (s *Server) renew(ctx context.Context, p *profile, scopes []string, rejected []byte) (idp.Token, error) {
+	if p.broken != nil || p.needsLogin() != nil {
+		return s.token(ctx, p, scopes) // explains what is wrong
+	}
+	sl := p.slot(scopes)
+	now := s.clock.Now()
+	sl.used.Store(now.UnixNano())
+	if cur := sl.cur.Load(); rejected != nil && cur != nil {
+		h := sha256.Sum256([]byte(cur.AccessToken))
+		if subtle.ConstantTimeCompare(h[:], rejected) != 1 {
+			return s.token(ctx, p, scopes)
+		}
+	}
+	// The same circuit as s.token: while the slot backs off after
+	// temporary failures, the identity provider is not asked again.
+	if failing, lastErr, retryAt, _ := sl.health(now); failing && idp.IsTemporary(lastErr) && now.Before(retryAt) {
+		return idp.Token{}, s.apiErrorFor(p, lastErr, sl)
+	}
+	p.waited.Add(1)
+	t, err := s.refresh(ctx, p, sl, false)
+	if err != nil {
+		return idp.Token{}, err
+	}
+	return p.serve(t, s.clock.Now()), nil
+}

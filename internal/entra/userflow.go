@@ -1,0 +1,123 @@
+package entra
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
+
+	"github.com/tokend/tokend/internal/idp"
+)
+
+// userFlow is what the sign-in flows of a person share (browser, device
+// code, refresh-token import): the profile's MSAL public client over the
+// profile's persisted cache, and Token redeeming the signed-in account's
+// refresh token.
+//
+// A sign-in runs on a scratch MSAL client with a scratch cache. Only once it
+// has succeeded does its cache replace the profile's, in one write through
+// the profile cache's Export (which persists it). So a failed, cancelled or
+// abandoned sign-in leaves the previous one working, and a sign-in as
+// another account replaces the old account instead of sitting next to it.
+type userFlow struct {
+	s     *Source
+	cache *msalCache
+	app   public.Client
+}
+
+func newUserFlow(s *Source) (*userFlow, error) {
+	c, err := s.newCache(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	app, err := s.publicClient(c)
+	if err != nil {
+		return nil, err
+	}
+	return &userFlow{s: s, cache: c, app: app}, nil
+}
+
+// publicClient is an MSAL public client of the profile over c.
+func (s *Source) publicClient(c cache.ExportReplace) (public.Client, error) {
+	p := s.profile
+	app, err := public.New(p.ClientID,
+		public.WithAuthority(p.AuthorityURL()),
+		public.WithCache(c),
+		public.WithHTTPClient(s.opts.HTTPClient),
+		public.WithInstanceDiscovery(s.instanceDiscovery()),
+	)
+	if err != nil {
+		return public.Client{}, fmt.Errorf("msal client: %w", err)
+	}
+	return app, nil
+}
+
+func (f *userFlow) token(ctx context.Context, scopes []string) (idp.Token, error) {
+	return silent(ctx, f.app, f.s.profile.Name, scopes)
+}
+
+// forget has nothing to drop: Logout resets the profile's cache.
+func (f *userFlow) forget() {}
+
+// scratch returns a public client over a new in-memory cache holding seed
+// (nothing if nil), for one sign-in.
+func (f *userFlow) scratch(seed []byte) (public.Client, *memCache, error) {
+	c := &memCache{blob: seed}
+	app, err := f.s.publicClient(c)
+	return app, c, err
+}
+
+// commit makes what a successful sign-in left in c the profile's cache,
+// persisting it.
+func (f *userFlow) commit(ctx context.Context, c *memCache) error {
+	if err := f.cache.Export(ctx, c, cache.ExportHints{}); err != nil {
+		return fmt.Errorf("save sign-in of profile %s: %w", f.s.profile.Name, err)
+	}
+	return nil
+}
+
+// memCache is an MSAL cache kept in memory only: the scratch cache of one
+// sign-in. It is also a cache.Marshaler of its contents, which is how commit
+// hands them to the profile's cache.
+type memCache struct {
+	mu   sync.Mutex
+	blob []byte
+}
+
+var (
+	_ cache.ExportReplace = (*memCache)(nil)
+	_ cache.Marshaler     = (*memCache)(nil)
+)
+
+func (c *memCache) Replace(ctx context.Context, u cache.Unmarshaler, _ cache.ReplaceHints) error {
+	c.mu.Lock()
+	blob := c.blob
+	c.mu.Unlock()
+	if len(blob) == 0 {
+		return nil
+	}
+	return u.Unmarshal(blob)
+}
+
+func (c *memCache) Export(ctx context.Context, m cache.Marshaler, _ cache.ExportHints) error {
+	blob, err := m.Marshal()
+	if err != nil {
+		return fmt.Errorf("marshal msal cache: %w", err)
+	}
+	c.mu.Lock()
+	c.blob = blob
+	c.mu.Unlock()
+	return nil
+}
+
+// Marshal returns the cache's contents.
+func (c *memCache) Marshal() ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.blob) == 0 {
+		return []byte("{}"), nil
+	}
+	return append([]byte(nil), c.blob...), nil
+}

@@ -1,0 +1,5 @@
+//go:build !linux && !darwin
+
+package peercred
+
+func exe(int) (string, error) { return "", ErrUnsupported }
