@@ -33,6 +33,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzTokenRequest$$' -fuzztime $(FUZZTIME) ./internal/emulator
 	$(GO) test -run '^$$' -fuzz '^FuzzGitCredential$$' -fuzztime $(FUZZTIME) ./cmd/token
 	$(GO) test -run '^$$' -fuzz '^FuzzExecInfo$$' -fuzztime $(FUZZTIME) ./cmd/token
+	$(GO) test -run '^$$' -fuzz '^FuzzGuards$$' -fuzztime $(FUZZTIME) ./daemon
+	$(GO) test -run '^$$' -fuzz '^FuzzString$$' -fuzztime $(FUZZTIME) ./internal/redact
 
 bench:
 	bash scripts/bench.sh

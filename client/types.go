@@ -69,6 +69,9 @@ type ProfileStatus struct {
 	// DatabricksHost is the profile's normalized databricks_host, "" when
 	// unset; `token env` and `token exec` pass it to the child.
 	DatabricksHost string `json:"databricks_host,omitempty"`
+	// AzureWorkspaceResourceID is the profile's azure_workspace_resource_id,
+	// "" when unset; `token get --databricks-admin-headers` sends it.
+	AzureWorkspaceResourceID string `json:"azure_workspace_resource_id,omitempty"`
 }
 
 // Counters count what happened to a profile since the daemon started.
@@ -90,6 +93,12 @@ type LoginRequest struct {
 	Password     string `json:"password,omitempty"`
 	ClientSecret string `json:"client_secret,omitempty"`
 	RefreshToken string `json:"refresh_token,omitempty"` // refresh-token flow: a token obtained elsewhere
+	// Certificate is the content of a certificate file, base64 (standard
+	// encoding): PEM with the certificate and its private key, or PKCS#12
+	// (PFX). CertificatePassword opens a PFX or an encrypted PEM key
+	// (client-certificate flow).
+	Certificate         string `json:"certificate,omitempty"`
+	CertificatePassword string `json:"certificate_password,omitempty"`
 	// TimeoutSeconds bounds the whole sign-in; 0 means the daemon's default
 	// (10 minutes for the browser, 15 for a device code, 2 otherwise).
 	TimeoutSeconds int64 `json:"timeout_seconds,omitempty"`

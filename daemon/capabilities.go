@@ -72,8 +72,14 @@ func (cs *capabilities) mint(profile string, scopes []string, ttl time.Duration)
 		scopes:  scopes,
 		expires: cs.clock.Now().Add(ttl),
 	}
+	now := cs.clock.Now()
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
+	for id, old := range cs.byID { // expired ones nobody presented again
+		if !now.Before(old.expires) {
+			delete(cs.byID, id)
+		}
+	}
 	cs.byID[c.id] = c
 	return c, capPrefix + "." + c.id + "." + enc
 }

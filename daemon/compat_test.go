@@ -311,7 +311,7 @@ func TestDatabricksMetadataService(t *testing.T) {
 		{"extra path segment", "GET", "/databricks/" + dbx.Token + "/x", ok, 401, client.CodeUnauthorized},
 		{"profile without databricks_host", "GET", "/databricks/" + app.Token, ok, 400, client.CodeInvalidRequest},
 		{"capability without Databricks scope", "GET", "/databricks/" + mgmtOnly.Token, ok, 403, client.CodeForbidden},
-		{"POST", "POST", "/databricks/" + dbx.Token, ok, 405, client.CodeInvalidRequest},
+		{"POST", "POST", "/databricks/" + dbx.Token, with("Content-Type", "application/json"), 405, client.CodeInvalidRequest},
 		{"Referer", "GET", "/databricks/" + dbx.Token, with("Referer", "https://evil.example/"), 403, client.CodeForbidden},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -460,6 +460,7 @@ func TestRefreshRejected(t *testing.T) {
 		c := mint(t, h.unix, client.CapabilityRequest{Profile: "app"})
 		req, _ := http.NewRequest("POST", "http://"+h.tcp+"/v1/refresh", strings.NewReader(`{"profile":"app"}`))
 		req.Header.Set("Authorization", "Bearer "+c.Token)
+		req.Header.Set("Content-Type", "application/json")
 		if r := do(t, h.http, req); r.status != 403 {
 			t.Fatalf("%d %s", r.status, r.body)
 		}

@@ -138,19 +138,16 @@ func (s *Server) Close() { s.stop() }
 // gracefully. A unix listener gets the peer-credential guard; a TCP listener
 // must be on loopback and gets the capability and browser guards.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
-	var h http.Handler
-	switch a := ln.Addr().(type) {
-	case *net.UnixAddr:
-		h = s.socketGuard(s.routes)
-	case *net.TCPAddr:
-		if !a.IP.IsLoopback() {
-			return fmt.Errorf("refusing to serve on %s: not a loopback address", a)
-		}
-		h = s.tcpGuard(a.Port, s.routes)
-	default:
-		return fmt.Errorf("unsupported listener %T", ln.Addr())
+	h, err := s.front(ln.Addr()) // guard.go
+	if err != nil {
+		return err
 	}
 	s.Listening(ln)
+	if _, ok := ln.Addr().(*net.UnixAddr); ok {
+		ln = newLimitListener(ln, maxSocketConns)
+	} else {
+		ln = newLimitListener(ln, maxTCPConns)
+	}
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -195,7 +192,7 @@ func (s *Server) Listening(lns ...net.Listener) {
 
 // Handler returns the route table behind the socket guard, for tests that
 // serve it themselves.
-func (s *Server) Handler() http.Handler { return s.socketGuard(s.routes) }
+func (s *Server) Handler() http.Handler { return hardened(s.socketGuard(s.routes)) }
 
 func (s *Server) status() client.Status {
 	s.mu.Lock()

@@ -57,6 +57,7 @@ func (s *Server) handleDatabricks(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
+	s.audit(r, p, scopes, t.ExpiresOn)
 	writeJSON(w, http.StatusOK, dbxToken{AccessToken: t.AccessToken, TokenType: "Bearer", ExpiresOn: t.ExpiresOn.Unix()})
 	return nil
 }

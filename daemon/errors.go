@@ -114,10 +114,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		status = http.StatusInternalServerError
 		b = []byte(`{"error":"internal","error_description":"encode response"}`)
 	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
+	setJSONHeaders(w.Header()) // tokenjson.go
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))
 }

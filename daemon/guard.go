@@ -2,14 +2,19 @@ package daemon
 
 import (
 	"context"
+	"fmt"
+	"mime"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/tokend/tokend/client"
 	"github.com/tokend/tokend/internal/peercred"
+	"github.com/tokend/tokend/internal/redact"
 )
 
 // caller is who sent a request, as established by a guard: the kernel's
@@ -19,6 +24,20 @@ type caller struct {
 	cred    peercred.Cred
 	credErr error
 	cap     *capability
+
+	exeOnce sync.Once
+	exe     string
+}
+
+// executable is the program of a socket caller, for audit lines: read once
+// per connection, when the first token is handed out on it.
+func (c *caller) executable() string {
+	c.exeOnce.Do(func() {
+		if c.socket && c.credErr == nil {
+			c.exe, _ = peercred.Exe(c.cred.PID)
+		}
+	})
+	return c.exe
 }
 
 type callerKey struct{}
@@ -33,11 +52,50 @@ func callerOf(ctx context.Context) *caller {
 // connContext attaches the peer credentials of a unix connection to every
 // request on it. They come from the kernel, never from the request.
 func connContext(ctx context.Context, c net.Conn) context.Context {
+	if w, ok := c.(interface{ Unwrap() net.Conn }); ok {
+		c = w.Unwrap()
+	}
 	if _, ok := c.(*net.UnixConn); !ok {
 		return context.WithValue(ctx, callerKey{}, &caller{})
 	}
 	cred, err := peercred.Get(c)
 	return context.WithValue(ctx, callerKey{}, &caller{socket: true, cred: cred, credErr: err})
+}
+
+// front is everything in front of the route table on a listener at addr:
+// security headers and the body bound on every response and request, then
+// the guard of the listener's kind.
+func (s *Server) front(addr net.Addr) (http.Handler, error) {
+	var h http.Handler
+	switch a := addr.(type) {
+	case *net.UnixAddr:
+		h = s.socketGuard(s.routes)
+	case *net.TCPAddr:
+		if !a.IP.IsLoopback() {
+			return nil, fmt.Errorf("refusing to serve on %s: not a loopback address", a)
+		}
+		h = s.tcpGuard(a.Port, s.routes)
+	default:
+		return nil, fmt.Errorf("unsupported listener %T", addr)
+	}
+	return hardened(h), nil
+}
+
+// hardened sets the headers that keep every answer out of caches, content
+// sniffing and pages (errors and streams included), and bounds the body.
+func hardened(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		if r.ContentLength > maxBody {
+			writeAPIError(w, errorf(http.StatusRequestEntityTooLarge, client.CodeInvalidRequest, "request body over %d bytes", maxBody))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		next.ServeHTTP(w, r)
+	})
 }
 
 // socketGuard admits only processes of the daemon's own user.
@@ -61,18 +119,30 @@ func (s *Server) socketGuard(next http.Handler) http.Handler {
 
 // tcpGuard refuses, before routing, anything a browser or a request forgery
 // could send, then requires a capability where the request's protocol
-// carries it (see presented).
+// carries it (see presented). A peer that fails too many capability checks
+// is refused for a while without a look at what it presents.
 func (s *Server) tcpGuard(port int, next http.Handler) http.Handler {
 	p := strconv.Itoa(port)
 	hosts := map[string]bool{"127.0.0.1:" + p: true, "localhost:" + p: true, "[::1]:" + p: true}
+	fails := newFailLimiter(s.clock)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := browserCheck(r, hosts); err != nil {
 			s.refuse(w, r, err)
 			return
 		}
+		peer := peerOf(r)
+		if d := fails.wait(peer); d > 0 {
+			e := errorf(http.StatusTooManyRequests, client.CodeUnauthorized, "too many failed capability checks from %s: try again in %s", peer, d.Round(time.Second))
+			e.retryAfter = d
+			s.refuse(w, r, e)
+			return
+		}
 		secret, where := presented(r)
 		c := s.caps.check(secret)
 		if c == nil {
+			if fails.fail(peer) {
+				s.log.Warn("peer refused for failing capability checks", "peer", peer, "endpoint", endpointOf(r))
+			}
 			s.refuse(w, r, newError(client.CodeUnauthorized, "%s must carry a valid capability: run the program under `token exec PROFILE -- …` or mint one with `token env PROFILE`", where))
 			return
 		}
@@ -108,18 +178,49 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err *apiError) {
 	writeAPIError(w, err)
 }
 
-// browserCheck rejects requests shaped like they came from a web page or
-// through DNS rebinding.
+// browserCheck rejects requests shaped like they came from a web page,
+// through DNS rebinding or through a tool tricked into sending them: a Host
+// that is not the daemon's loopback address, any Origin or Referer (even
+// empty), Sec-Fetch-Site other than none, a protocol upgrade (websockets),
+// and a body that is not JSON (HTML forms and no-CORS fetches can send
+// form and text bodies without a preflight).
 func browserCheck(r *http.Request, hosts map[string]bool) *apiError {
 	switch {
 	case !hosts[strings.ToLower(r.Host)] && !isLocalAddr(r):
-		return newError(client.CodeForbidden, "Host %q refused: use 127.0.0.1 or localhost with the daemon's port", r.Host)
-	case r.Header.Get("Origin") != "" || r.Header.Get("Referer") != "":
+		return newError(client.CodeForbidden, "Host %q refused: use 127.0.0.1 or localhost with the daemon's port", redact.String(r.Host))
+	case r.Header["Origin"] != nil || r.Header["Referer"] != nil:
 		return newError(client.CodeForbidden, "requests from web pages are refused")
-	case r.Header.Get("Sec-Fetch-Site") != "" && r.Header.Get("Sec-Fetch-Site") != "none":
+	case !fetchSiteNone(r.Header["Sec-Fetch-Site"]):
 		return newError(client.CodeForbidden, "requests from web pages are refused")
+	case r.Header["Upgrade"] != nil:
+		return newError(client.CodeForbidden, "protocol upgrades (websockets) are refused")
+	case hasBody(r.Method) && !isJSON(r.Header["Content-Type"]):
+		return errorf(http.StatusUnsupportedMediaType, client.CodeInvalidRequest, "%s needs Content-Type: application/json", r.Method)
 	}
 	return nil
+}
+
+// fetchSiteNone reports whether Sec-Fetch-Site is absent or only "none" (a
+// person typed the URL).
+func fetchSiteNone(vs []string) bool {
+	for _, v := range vs {
+		if v != "none" {
+			return false
+		}
+	}
+	return true
+}
+
+func hasBody(method string) bool {
+	return method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch
+}
+
+func isJSON(vs []string) bool {
+	if len(vs) != 1 {
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(vs[0])
+	return err == nil && mt == "application/json"
 }
 
 // isLocalAddr reports whether r names, as its Host, the very address it

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -94,41 +95,65 @@ func TestTCPGuards(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name    string
+		method  string // default GET
 		host    string
 		path    string
 		headers map[string]string
 		status  int
 		code    string
 	}{
-		{"no capability", "", "/v1/token", nil, 401, client.CodeUnauthorized},
-		{"wrong capability", "", "/v1/token", map[string]string{"Authorization": "Bearer tkd1." + app.ID + ".AAAA"}, 401, client.CodeUnauthorized},
-		{"garbage capability", "", "/v1/token", map[string]string{"Authorization": "Bearer x"}, 401, client.CodeUnauthorized},
-		{"basic auth", "", "/v1/token", map[string]string{"Authorization": "Basic " + app.Token}, 401, client.CodeUnauthorized},
-		{"expired capability", "", "/v1/token", map[string]string{"Authorization": "Bearer " + expired.Token}, 401, client.CodeUnauthorized},
-		{"revoked capability", "", "/v1/token", map[string]string{"Authorization": "Bearer " + rv.Token}, 401, client.CodeUnauthorized},
-		{"capability of another profile", "", "/v1/token?profile=app", map[string]string{"Authorization": "Bearer " + user.Token}, 403, client.CodeForbidden},
-		{"scope outside capability", "", "/v1/token", map[string]string{"Authorization": "Bearer " + appScoped.Token}, 403, client.CodeForbidden},
-		{"Origin", "", "/v1/token", with("Origin", "https://evil.example"), 403, client.CodeForbidden},
-		{"Referer", "", "/v1/token", with("Referer", "https://evil.example/x"), 403, client.CodeForbidden},
-		{"Sec-Fetch-Site cross-site", "", "/v1/token", with("Sec-Fetch-Site", "cross-site"), 403, client.CodeForbidden},
-		{"Sec-Fetch-Site same-origin", "", "/v1/token", with("Sec-Fetch-Site", "same-origin"), 403, client.CodeForbidden},
-		{"Host evil.example", "evil.example" + port, "/v1/token", good, 403, client.CodeForbidden},
-		{"Host rebinding", "127.0.0.1.nip.io" + port, "/v1/token", good, 403, client.CodeForbidden},
-		{"Host without port", "127.0.0.1", "/v1/token", good, 403, client.CodeForbidden},
-		{"Host other port", "127.0.0.1:1", "/v1/token", good, 403, client.CodeForbidden},
-		{"status over TCP", "", "/v1/status", good, 403, client.CodeForbidden},
-		{"capability minting over TCP", "", "/v1/capabilities", good, 403, client.CodeForbidden},
-		{"ok", "", "/v1/token", good, 200, ""},
-		{"ok localhost", "localhost" + port, "/v1/token", good, 200, ""},
-		{"ok Sec-Fetch-Site none", "", "/v1/token", with("Sec-Fetch-Site", "none"), 200, ""},
-		{"ok scoped capability", "", "/v1/token?resource=https://management.core.windows.net/", map[string]string{"Authorization": "Bearer " + appScoped.Token}, 200, ""},
+		{name: "no capability", path: "/v1/token", status: 401, code: client.CodeUnauthorized},
+		{name: "wrong capability", path: "/v1/token", headers: map[string]string{"Authorization": "Bearer tkd1." + app.ID + ".AAAA"}, status: 401, code: client.CodeUnauthorized},
+		{name: "garbage capability", path: "/v1/token", headers: map[string]string{"Authorization": "Bearer x"}, status: 401, code: client.CodeUnauthorized},
+		{name: "basic auth", path: "/v1/token", headers: map[string]string{"Authorization": "Basic " + app.Token}, status: 401, code: client.CodeUnauthorized},
+		{name: "capability in the wrong header", path: "/v1/token", headers: map[string]string{"X-IDENTITY-HEADER": app.Token}, status: 401, code: client.CodeUnauthorized},
+		{name: "expired capability", path: "/v1/token", headers: map[string]string{"Authorization": "Bearer " + expired.Token}, status: 401, code: client.CodeUnauthorized},
+		{name: "revoked capability", path: "/v1/token", headers: map[string]string{"Authorization": "Bearer " + rv.Token}, status: 401, code: client.CodeUnauthorized},
+		{name: "capability of another profile", path: "/v1/token?profile=app", headers: map[string]string{"Authorization": "Bearer " + user.Token}, status: 403, code: client.CodeForbidden},
+		{name: "scope outside capability", path: "/v1/token", headers: map[string]string{"Authorization": "Bearer " + appScoped.Token}, status: 403, code: client.CodeForbidden},
+		{name: "Origin", path: "/v1/token", headers: with("Origin", "https://evil.example"), status: 403, code: client.CodeForbidden},
+		{name: "Origin evil.example", path: "/v1/token", headers: with("Origin", "evil.example"), status: 403, code: client.CodeForbidden},
+		{name: "Origin null", path: "/v1/token", headers: with("Origin", "null"), status: 403, code: client.CodeForbidden},
+		{name: "Origin of the daemon itself", path: "/v1/token", headers: with("Origin", "http://"+h.tcp), status: 403, code: client.CodeForbidden},
+		{name: "Origin on MSI", path: "/msi/token?api-version=2019-08-01&resource=x", headers: map[string]string{"X-IDENTITY-HEADER": app.Token, "Origin": "https://evil.example"}, status: 403},
+		{name: "Origin on Databricks", path: "/databricks/" + app.Token, headers: map[string]string{"Origin": "https://evil.example", "X-Databricks-Metadata-Version": "1"}, status: 403, code: client.CodeForbidden},
+		{name: "Referer", path: "/v1/token", headers: with("Referer", "https://evil.example/x"), status: 403, code: client.CodeForbidden},
+		{name: "Sec-Fetch-Site cross-site", path: "/v1/token", headers: with("Sec-Fetch-Site", "cross-site"), status: 403, code: client.CodeForbidden},
+		{name: "Sec-Fetch-Site same-origin", path: "/v1/token", headers: with("Sec-Fetch-Site", "same-origin"), status: 403, code: client.CodeForbidden},
+		{name: "Sec-Fetch-Site empty", path: "/v1/token", headers: with("Sec-Fetch-Site", ""), status: 403, code: client.CodeForbidden},
+		{name: "websocket upgrade", path: "/v1/token", headers: with("Upgrade", "websocket", "Connection", "Upgrade", "Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="), status: 403, code: client.CodeForbidden},
+		{name: "h2c upgrade", path: "/v1/token", headers: with("Upgrade", "h2c", "Connection", "Upgrade, HTTP2-Settings"), status: 403, code: client.CodeForbidden},
+		{name: "form POST", method: "POST", path: "/v1/capabilities", headers: with("Content-Type", "application/x-www-form-urlencoded"), status: 415, code: client.CodeInvalidRequest},
+		{name: "text/plain POST", method: "POST", path: "/v1/token", headers: with("Content-Type", "text/plain"), status: 415, code: client.CodeInvalidRequest},
+		{name: "multipart POST", method: "POST", path: "/v1/login", headers: with("Content-Type", "multipart/form-data; boundary=x"), status: 415, code: client.CodeInvalidRequest},
+		{name: "POST without Content-Type", method: "POST", path: "/v1/logout", headers: good, status: 415, code: client.CodeInvalidRequest},
+		{name: "JSON look-alike POST", method: "POST", path: "/v1/capabilities", headers: with("Content-Type", "application/jsonx"), status: 415, code: client.CodeInvalidRequest},
+		{name: "Host evil.example", host: "evil.example" + port, path: "/v1/token", headers: good, status: 403, code: client.CodeForbidden},
+		{name: "Host evil.example without port", host: "evil.example", path: "/v1/token", headers: good, status: 403, code: client.CodeForbidden},
+		{name: "Host rebinding", host: "127.0.0.1.nip.io" + port, path: "/v1/token", headers: good, status: 403, code: client.CodeForbidden},
+		{name: "Host without port", host: "127.0.0.1", path: "/v1/token", headers: good, status: 403, code: client.CodeForbidden},
+		{name: "Host other port", host: "127.0.0.1:1", path: "/v1/token", headers: good, status: 403, code: client.CodeForbidden},
+		{name: "Host 0.0.0.0", host: "0.0.0.0" + port, path: "/v1/token", headers: good, status: 403, code: client.CodeForbidden},
+		{name: "status over TCP", path: "/v1/status", headers: good, status: 403, code: client.CodeForbidden},
+		{name: "metrics over TCP", path: "/v1/metrics", headers: good, status: 403, code: client.CodeForbidden},
+		{name: "capability minting over TCP", method: "POST", path: "/v1/capabilities", headers: with("Content-Type", "application/json"), status: 403, code: client.CodeForbidden},
+		{name: "capability revoking over TCP", method: "DELETE", path: "/v1/capabilities/" + app.ID, headers: good, status: 403, code: client.CodeForbidden},
+		{name: "ok", path: "/v1/token", headers: good, status: 200},
+		{name: "ok localhost", host: "localhost" + port, path: "/v1/token", headers: good, status: 200},
+		{name: "ok LOCALHOST", host: "LOCALHOST" + port, path: "/v1/token", headers: good, status: 200},
+		{name: "ok Sec-Fetch-Site none", path: "/v1/token", headers: with("Sec-Fetch-Site", "none"), status: 200},
+		{name: "ok scoped capability", path: "/v1/token?resource=https://management.core.windows.net/", headers: map[string]string{"Authorization": "Bearer " + appScoped.Token}, status: 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			method := "GET"
-			if tc.path == "/v1/capabilities" {
-				method = "POST"
+			method := tc.method
+			if method == "" {
+				method = "GET"
 			}
-			req, _ := http.NewRequest(method, "http://"+h.tcp+tc.path, nil)
+			var body io.Reader
+			if method == "POST" {
+				body = strings.NewReader(`{"profile":"app"}`)
+			}
+			req, _ := http.NewRequest(method, "http://"+h.tcp+tc.path, body)
 			if tc.host != "" {
 				req.Host = tc.host
 			}
@@ -139,22 +164,37 @@ func TestTCPGuards(t *testing.T) {
 			if r.status != tc.status {
 				t.Fatalf("%d %s, want %d", r.status, r.body, tc.status)
 			}
-			if tc.code != "" {
-				if got := r.errCode(t); got != tc.code {
-					t.Fatalf("code %s, want %s", got, tc.code)
+			checkSecurityHeaders(t, r.header)
+			if tc.status != 200 {
+				if tc.code != "" {
+					if got := r.errCode(t); got != tc.code {
+						t.Fatalf("code %s, want %s", got, tc.code)
+					}
 				}
-				if strings.Contains(string(r.body), "eyJ") {
-					t.Fatal("error body carries a token")
+				if strings.Contains(string(r.body), "eyJ") || strings.Contains(string(r.body), "tkd1.") {
+					t.Fatal("error body carries a token or a capability")
 				}
 				return
 			}
 			if tok := r.token(t); tok.Profile != "app" || tok.AccessToken == "" {
 				t.Fatalf("token = %+v", tok)
 			}
-			if r.header.Get("Cache-Control") != "no-store" {
-				t.Error("token response is cacheable")
-			}
 		})
+	}
+}
+
+// checkSecurityHeaders fails unless h keeps the response out of caches,
+// content sniffing and web pages.
+func checkSecurityHeaders(t testing.TB, h http.Header) {
+	t.Helper()
+	for k, want := range map[string]string{
+		"Cache-Control":           "no-store",
+		"X-Content-Type-Options":  "nosniff",
+		"Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+	} {
+		if got := h.Get(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -65,6 +66,7 @@ func (s *lockableStore) Set(ctx context.Context, k string, v []byte) error {
 type harnessOpts struct {
 	noRefresher     bool
 	onLoginRequired func(profile, fix string)
+	logger          *slog.Logger // nil: discard
 }
 
 var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
@@ -122,6 +124,7 @@ ca_file = %[4]q
 		},
 		Version:         "test",
 		OnLoginRequired: o.onLoginRequired,
+		Logger:          o.logger,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -117,6 +118,9 @@ func checkLogin(p *profile, req client.LoginRequest) (time.Duration, error) {
 	if p.broken != nil {
 		return 0, newError(client.CodeInvalidRequest, "profile %s cannot be used: %v", p.cfg.Name, p.broken)
 	}
+	if _, err := base64.StdEncoding.DecodeString(req.Certificate); err != nil {
+		return 0, newError(client.CodeInvalidRequest, "certificate: want the file's content in standard base64: %v", err)
+	}
 	if req.TimeoutSeconds < 0 || time.Duration(req.TimeoutSeconds)*time.Second > maxLoginTimeout {
 		return 0, newError(client.CodeInvalidRequest, "timeout_seconds %d: want 0 (the default) up to %d", req.TimeoutSeconds, int(maxLoginTimeout/time.Second))
 	}
@@ -133,7 +137,9 @@ func checkLogin(p *profile, req client.LoginRequest) (time.Duration, error) {
 }
 
 func loginRequest(req client.LoginRequest) idp.LoginRequest {
-	return idp.LoginRequest{Username: req.Username, Password: req.Password, ClientSecret: req.ClientSecret, RefreshToken: req.RefreshToken}
+	cert, _ := base64.StdEncoding.DecodeString(req.Certificate) // checked by checkLogin
+	return idp.LoginRequest{Username: req.Username, Password: req.Password, ClientSecret: req.ClientSecret, RefreshToken: req.RefreshToken,
+		Certificate: cert, CertificatePassword: req.CertificatePassword}
 }
 
 func loginResult(p *profile, t idp.Token) client.LoginResult {
@@ -319,6 +325,8 @@ func loginCommand(p *config.Profile) string {
 		return base + " --client-secret-stdin"
 	case "client-certificate":
 		return base + " --certificate FILE"
+	case "azure-cli":
+		return "az login && " + base
 	}
 	return base
 }

@@ -92,6 +92,7 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) error {
 		fmt.Fprintf(w, "tokend_token_remaining_seconds{profile=%q} %g\n", p.Name, left)
 	}
 	fmt.Fprintf(w, "# HELP tokend_store_healthy Whether the secret store works.\n# TYPE tokend_store_healthy gauge\ntokend_store_healthy{backend=%q} %d\n", st.Store.Backend, b2i(st.Store.Healthy))
+	writeRuntimeMetrics(w) // runtime_metrics.go
 	_, err := io.WriteString(w, "")
 	return err
 }

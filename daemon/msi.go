@@ -78,6 +78,7 @@ func (s *Server) handleMSIToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.audit(r, p, scopes, t.ExpiresOn)
 	in := int64(t.ExpiresOn.Sub(s.clock.Now()) / time.Second)
 	writeJSON(w, http.StatusOK, msiToken{
 		AccessToken: t.AccessToken,

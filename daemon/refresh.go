@@ -83,10 +83,24 @@ type call struct {
 func scopeKey(scopes []string) string { return strings.Join(scopes, " ") }
 
 // normScopes sorts and de-duplicates scopes so that equal sets share a slot.
+// Scopes already in order (a profile's own, on every request for them) come
+// back as they are, capped so that an append cannot write into them.
 func normScopes(scopes []string) []string {
+	if strictlySorted(scopes) {
+		return scopes[:len(scopes):len(scopes)]
+	}
 	out := slices.Clone(scopes)
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+func strictlySorted(s []string) bool {
+	for i := 1; i < len(s); i++ {
+		if s[i-1] >= s[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // slot returns the slot of scopes, creating it.
@@ -433,7 +447,8 @@ func (p *profile) status(now time.Time) client.ProfileStatus {
 			Served: p.served.Load(), Waited: p.waited.Load(),
 			Refreshes: p.refreshes.Load(), Failures: p.failures.Load(),
 		},
-		DatabricksHost: p.cfg.DatabricksHost,
+		DatabricksHost:           p.cfg.DatabricksHost,
+		AzureWorkspaceResourceID: p.cfg.AzureWorkspaceResourceID,
 	}
 	if p.broken != nil {
 		st.State, st.LastError = client.StateError, p.broken.Error()

@@ -38,6 +38,7 @@ func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.audit(r, p, scopes, t.ExpiresOn)
 	now := s.clock.Now()
 	writeJSON(w, http.StatusOK, client.Token{
 		AccessToken: t.AccessToken,

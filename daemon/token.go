@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"cmp"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -8,28 +10,19 @@ import (
 	"github.com/tokend/tokend/client"
 )
 
-// handleToken serves GET /v1/token?profile=P[&scope=S…|&resource=R].
+// handleToken serves GET /v1/token?profile=P[&scope=S…|&resource=R]. It is
+// the hot path: a cached token is served without I/O, and encoded once,
+// into the response.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return newError(client.CodeInvalidRequest, "malformed query: %v", err)
-	}
-	for k, v := range q {
-		switch k {
-		case "profile", "resource":
-			if len(v) != 1 {
-				return newError(client.CodeInvalidRequest, "%s given %d times", k, len(v))
-			}
-		case "scope":
-		default:
-			return newError(client.CodeInvalidRequest, "unknown query parameter %q (want profile, scope, resource)", k)
-		}
-	}
-	p, err := s.profileFor(r, q.Get("profile"))
+	q, err := parseTokenQuery(r.URL.RawQuery)
 	if err != nil {
 		return err
 	}
-	scopes, err := requestedScopes(q["scope"], q.Get("resource"), p.cfg.Scopes)
+	p, err := s.profileFor(r, q.profile)
+	if err != nil {
+		return err
+	}
+	scopes, err := requestedScopes(q.scopes, q.resource, p.cfg.Scopes)
 	if err != nil {
 		return err
 	}
@@ -40,8 +33,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.audit(r, p, scopes, t.ExpiresOn)
 	now := s.clock.Now()
-	writeJSON(w, http.StatusOK, client.Token{
+	writeToken(w, &client.Token{
 		AccessToken: t.AccessToken,
 		TokenType:   "Bearer",
 		ExpiresOn:   t.ExpiresOn.Unix(),
@@ -51,6 +45,70 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 		Tenant:      t.TenantID,
 	})
 	return nil
+}
+
+// tokenQuery is the query of GET /v1/token.
+type tokenQuery struct {
+	profile, resource string
+	scopes            []string
+}
+
+// parseTokenQuery reads the query of GET /v1/token as url.ParseQuery
+// would, without building a map: profile and resource at most once,
+// scope repeatable, nothing else.
+func parseTokenQuery(raw string) (tokenQuery, error) {
+	var q tokenQuery
+	var nProfile, nResource int
+	var unknown string
+	var hasUnknown bool
+	var malformed error
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		if strings.Contains(kv, ";") {
+			malformed = errors.New("invalid semicolon separator in query")
+			continue
+		}
+		if kv == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		k, err := url.QueryUnescape(k)
+		if err == nil {
+			v, err = url.QueryUnescape(v)
+		}
+		if err != nil {
+			malformed = cmp.Or(malformed, err)
+			continue
+		}
+		switch k {
+		case "profile":
+			if nProfile++; nProfile == 1 {
+				q.profile = v
+			}
+		case "resource":
+			if nResource++; nResource == 1 {
+				q.resource = v
+			}
+		case "scope":
+			q.scopes = append(q.scopes, v)
+		default:
+			if !hasUnknown {
+				unknown, hasUnknown = k, true
+			}
+		}
+	}
+	switch {
+	case malformed != nil:
+		return q, newError(client.CodeInvalidRequest, "malformed query: %v", malformed)
+	case hasUnknown:
+		return q, newError(client.CodeInvalidRequest, "unknown query parameter %q (want profile, scope, resource)", unknown)
+	case nProfile > 1:
+		return q, newError(client.CodeInvalidRequest, "profile given %d times", nProfile)
+	case nResource > 1:
+		return q, newError(client.CodeInvalidRequest, "resource given %d times", nResource)
+	}
+	return q, nil
 }
 
 // profileFor resolves the profile of a request: the one named, else the

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -26,7 +28,7 @@ func cmdLogin(ctx context.Context, e *env, args []string) error {
 	deviceCode := f.Bool("device-code", false, "sign in with a code entered on another device")
 	timeout := f.Duration("timeout", 0, "give up on the sign-in after this long (default: the daemon's)")
 	password := f.String("password", "", "refused: use --password-stdin")
-	certificate := f.String("certificate", "", "not in this build yet")
+	certificate := f.String("certificate", "", "client certificate file: PEM (certificate and private key) or PFX; its password, if any, on stdin")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -38,12 +40,9 @@ func cmdLogin(ctx context.Context, e *env, args []string) error {
 	if *password != "" {
 		return usagef("login: refusing a password on the command line (ps and shell history would show it): pipe it to --password-stdin")
 	}
-	if *certificate != "" {
-		return fmt.Errorf("login: --certificate is not available in this build yet")
-	}
 	*browser = *browser || *noBrowser
 	n := 0
-	for _, b := range []bool{*browser, *deviceCode, *passwordStdin, *secretStdin, *refreshStdin} {
+	for _, b := range []bool{*browser, *deviceCode, *passwordStdin, *secretStdin, *refreshStdin, *certificate != ""} {
 		if b {
 			n++
 		}
@@ -80,8 +79,21 @@ func cmdLogin(ctx context.Context, e *env, args []string) error {
 		if req.RefreshToken, err = readSecret(e.stdin, "refresh token"); err != nil {
 			return err
 		}
+	case *certificate != "":
+		req.Flow = "client-certificate"
+		if req.Certificate, req.CertificatePassword, err = readCertificateFile(*certificate, e.stdin); err != nil {
+			return err
+		}
 	default:
-		return usagef("login: say how to sign in: --browser, --device-code, --username U --password-stdin, --refresh-token-stdin or --client-secret-stdin")
+		// Flows that need nothing from the person (the Azure CLI's own
+		// sign-in, the host's managed identity, a federated token file):
+		// `token login` checks that a token comes, and clears
+		// login_required.
+		if flow := profileFlow(ctx, e, profile); noInputFlows[flow] {
+			req.Flow = flow
+			break
+		}
+		return usagef("login: say how to sign in: --browser, --device-code, --username U --password-stdin, --refresh-token-stdin, --client-secret-stdin or --certificate FILE")
 	}
 	ui := &loginUI{out: e.stderr, profile: profile, open: openBrowser}
 	if *noBrowser {
@@ -209,6 +221,70 @@ func openBrowser(url string) error {
 	case <-time.After(3 * time.Second):
 		return nil
 	}
+}
+
+// noInputFlows sign in with nothing from the person.
+var noInputFlows = map[string]bool{"azure-cli": true, "managed-identity": true, "workload-identity": true}
+
+// profileFlow asks the daemon for the flow of profile; "" when it cannot
+// tell.
+func profileFlow(ctx context.Context, e *env, profile string) string {
+	st, err := e.client().Status(ctx)
+	if err != nil {
+		return ""
+	}
+	for _, p := range st.Profiles {
+		if p.Name == profile {
+			return p.Flow
+		}
+	}
+	return ""
+}
+
+// maxCertificateFile bounds the file sent to the daemon (its requests stop
+// at 64 KiB, and base64 adds a third).
+const maxCertificateFile = 40 << 10
+
+// readCertificateFile reads a certificate file for the daemon: its content
+// in base64 and, for a PFX or an encrypted PEM key, the password from
+// stdin (which may be empty: Key Vault's PFX downloads have none).
+func readCertificateFile(path string, stdin io.Reader) (cert, password string, err error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", "", fmt.Errorf("login: %w", err)
+	}
+	if fi.Size() > maxCertificateFile {
+		return "", "", fmt.Errorf("login: %s is %d bytes, too large for a certificate (at most %d)", path, fi.Size(), maxCertificateFile)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", "", fmt.Errorf("login: %w", err)
+	}
+	pemFile := bytes.Contains(data, []byte("-----BEGIN "))
+	if !pemFile || bytes.Contains(data, []byte("ENCRYPTED PRIVATE KEY")) {
+		what := "PFX"
+		if pemFile {
+			what = "private key"
+		}
+		if isTerminalReader(stdin) {
+			return "", "", usagef("login: %s is protected by a password, read from stdin: pipe it (printf %%s \"$PW\" | token login … --certificate %s), or </dev/null for a %s without one", path, path, what)
+		}
+		b, err := io.ReadAll(io.LimitReader(stdin, 64<<10))
+		if err != nil {
+			return "", "", fmt.Errorf("read the %s password from stdin: %w", what, err)
+		}
+		password = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+	}
+	return base64.StdEncoding.EncodeToString(data), password, nil
+}
+
+func isTerminalReader(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // readSecret reads one secret from stdin, without its trailing newline.

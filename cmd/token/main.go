@@ -20,9 +20,15 @@ const usage = `token — prints fresh Microsoft Entra ID tokens from the tokend 
 
 Usage:
   token get [PROFILE] [--scope S]... [--resource R] [-o raw|json|header|az|databricks]
+  token get [PROFILE] --databricks-admin-headers
+                                        the headers of a service principal acting as
+                                        Azure Databricks workspace admin
   token login PROFILE --browser [--no-browser] [--username U] [--timeout D]
   token login PROFILE --device-code [--timeout D]
   token login PROFILE --username U --password-stdin | --refresh-token-stdin | --client-secret-stdin
+  token login PROFILE --certificate FILE  PEM, or PFX with its password on stdin
+  token login PROFILE                   azure-cli, managed-identity, workload-identity:
+                                        check that a token comes (after ` + "`az login`" + `)
   token logout PROFILE
   token status [-o table|json]
   token watch [PROFILE]                 one JSON line per token rotation or state change

@@ -7,21 +7,46 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
+
+	"github.com/tokend/tokend/internal/redact"
 )
 
+// logFields are the only structured fields whose values tokend prints; any
+// other field prints as "[redacted]", and the values of these are masked
+// wherever they look like a token (see package redact). A new log field
+// must be added here to be seen.
+func logFields() []string {
+	return []string{
+		// what and when
+		"profile", "scopes", "account", "tenant", "workspace", "expires_on", "next_refresh", "expires",
+		"version", "store", "listeners", "component", "url", "output",
+		// who asked (audit lines, refusals)
+		"via", "uid", "pid", "exe", "capability", "peer", "id",
+		// requests and failures
+		"endpoint", "path", "method", "status", "duration", "err", "error",
+		// the emulator's request lines
+		"grant", "client_id", "aadsts", "faulted", "outcome",
+	}
+}
+
+// newLogger builds the daemon's logger: text or JSON on w, through the
+// redacting handler, so that no token, secret or capability is printed.
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
 	}
 	opts := &slog.HandlerOptions{Level: lv}
+	var h slog.Handler
 	switch format {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		h = slog.NewTextHandler(w, opts)
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		h = slog.NewJSONHandler(w, opts)
+	default:
+		return nil, usagef("--log-format %q: want text or json", format)
 	}
-	return nil, usagef("--log-format %q: want text or json", format)
+	return slog.New(redact.NewHandler(h, logFields()...)), nil
 }
 
 // notify shows a desktop notification where a notifier exists.

@@ -67,6 +67,18 @@ type Profile struct {
 	CAFile                   string   `toml:"ca_file"`
 	DatabricksHost           string   `toml:"databricks_host"`
 	AzureWorkspaceResourceID string   `toml:"azure_workspace_resource_id"`
+
+	// SendX5C (client-certificate) sends the certificate chain with each
+	// assertion, for subject name and issuer authentication.
+	SendX5C bool `toml:"send_x5c"`
+	// ManagedIdentityResourceID and ManagedIdentityObjectID
+	// (managed-identity) pick a user-assigned identity; by client id, set
+	// ClientID. None: the system-assigned identity.
+	ManagedIdentityResourceID string `toml:"managed_identity_resource_id"`
+	ManagedIdentityObjectID   string `toml:"managed_identity_object_id"`
+	// FederatedTokenFile (workload-identity) holds the federated token,
+	// read at every acquisition; "" means $AZURE_FEDERATED_TOKEN_FILE.
+	FederatedTokenFile string `toml:"federated_token_file"`
 }
 
 // AuthorityHosts maps a cloud name to its Entra ID host.
@@ -261,12 +273,53 @@ func (p *Profile) normalize() error {
 			return fmt.Errorf("authority %q: want https://HOST/TENANT (or https://HOST with tenant or databricks_host)", p.Authority)
 		}
 	}
+	if err := p.normalizeServiceKeys(); err != nil {
+		return err
+	}
 	needsApp := p.Flow != "azure-cli" && p.Flow != "managed-identity"
 	if needsApp && p.ClientID == "" {
 		return fmt.Errorf("flow %s needs client_id", p.Flow)
 	}
 	if needsApp && p.NeedsTenant() && p.DatabricksHost == "" {
 		return errors.New("set tenant (or authority, or databricks_host to discover it)")
+	}
+	return nil
+}
+
+// workspaceResourceID is the shape of an Azure Databricks workspace's
+// resource id.
+var workspaceResourceID = regexp.MustCompile(`(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Databricks/workspaces/[^/]+$`)
+
+// normalizeServiceKeys checks the keys that belong to one flow each, and
+// the workspace resource id.
+func (p *Profile) normalizeServiceKeys() error {
+	only := func(key string, set bool, flow string) error {
+		if set && p.Flow != flow {
+			return fmt.Errorf("%s applies to flow %s only (this profile's flow is %s)", key, flow, p.Flow)
+		}
+		return nil
+	}
+	if err := errors.Join(
+		only("send_x5c", p.SendX5C, "client-certificate"),
+		only("managed_identity_resource_id", p.ManagedIdentityResourceID != "", "managed-identity"),
+		only("managed_identity_object_id", p.ManagedIdentityObjectID != "", "managed-identity"),
+		only("federated_token_file", p.FederatedTokenFile != "", "workload-identity"),
+	); err != nil {
+		return err
+	}
+	if p.Flow == "managed-identity" {
+		n := 0
+		for _, v := range []string{p.ClientID, p.ManagedIdentityResourceID, p.ManagedIdentityObjectID} {
+			if v != "" {
+				n++
+			}
+		}
+		if n > 1 {
+			return errors.New("name the user-assigned identity once: client_id, managed_identity_resource_id or managed_identity_object_id (none: the system-assigned identity)")
+		}
+	}
+	if id := p.AzureWorkspaceResourceID; id != "" && !workspaceResourceID.MatchString(id) {
+		return fmt.Errorf("azure_workspace_resource_id %q: want /subscriptions/SUBSCRIPTION/resourceGroups/GROUP/providers/Microsoft.Databricks/workspaces/NAME", id)
 	}
 	return nil
 }

@@ -242,9 +242,10 @@ func selfSigned(key *rsa.PrivateKey, cn string) (*x509.Certificate, error) {
 // registeredCert is a client certificate registered for an app, indexed by
 // its thumbprints.
 type registeredCert struct {
-	pub    *rsa.PublicKey
-	sha1   []byte
-	sha256 []byte
+	pub                 *rsa.PublicKey
+	sha1                []byte
+	sha256              []byte
+	notBefore, notAfter time.Time // the key credential's validity: the certificate's
 }
 
 func newRegisteredCert(cert *x509.Certificate) (registeredCert, error) {
@@ -254,7 +255,7 @@ func newRegisteredCert(cert *x509.Certificate) (registeredCert, error) {
 	}
 	s1 := sha1.Sum(cert.Raw) // #nosec G401 -- x5t
 	s256 := sha256.Sum256(cert.Raw)
-	return registeredCert{pub: pub, sha1: s1[:], sha256: s256[:]}, nil
+	return registeredCert{pub: pub, sha1: s1[:], sha256: s256[:], notBefore: cert.NotBefore, notAfter: cert.NotAfter}, nil
 }
 
 func serial() *big.Int {

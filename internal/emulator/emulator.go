@@ -75,6 +75,7 @@ type Emulator struct {
 	inserts     int                 // codes issued, to sweep expired ones now and then
 	noConsent   map[consentKey]bool // consents withdrawn (all are granted by default)
 	authorize   []AuthorizeOutcome  // what the next sign-ins at /authorize do instead
+	fed         federatedIssuer     // signs FederatedToken (identities.go)
 
 	srvMu  sync.Mutex
 	srv    *http.Server

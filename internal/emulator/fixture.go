@@ -63,6 +63,17 @@ type Fixture struct {
 	UserObjectID          string `json:"user_object_id"`
 	CAFile                string `json:"ca_file,omitempty"`
 	ClientCertificateFile string `json:"client_certificate_file,omitempty"`
+
+	// Service identities (identities.go).
+	ManagedIdentityPath    string `json:"managed_identity_path"`
+	ManagedIdentityHeader  string `json:"managed_identity_header"`
+	SystemAssignedClientID string `json:"system_assigned_client_id"`
+	UserAssignedClientID   string `json:"user_assigned_client_id"`
+	UserAssignedObjectID   string `json:"user_assigned_object_id"`
+	UserAssignedResourceID string `json:"user_assigned_resource_id"`
+	WorkloadClientID       string `json:"workload_client_id"`
+	FederatedIssuer        string `json:"federated_issuer"`
+	FederatedSubject       string `json:"federated_subject"`
 }
 
 // Fixture returns the fixture. Authority is empty until Start; the files are
@@ -79,6 +90,16 @@ func (e *Emulator) Fixture() Fixture {
 		UserObjectID:          UserObjectID,
 		CAFile:                e.caFile,
 		ClientCertificateFile: e.clientCertFile,
+
+		ManagedIdentityPath:    ManagedIdentityPath,
+		ManagedIdentityHeader:  ManagedIdentityHeader,
+		SystemAssignedClientID: SystemAssignedClientID,
+		UserAssignedClientID:   UserAssignedClientID,
+		UserAssignedObjectID:   UserAssignedObjectID,
+		UserAssignedResourceID: UserAssignedResourceID,
+		WorkloadClientID:       WorkloadClientID,
+		FederatedIssuer:        FederatedIssuer,
+		FederatedSubject:       FederatedSubject,
 	}
 	if u := e.URL(); u != "" {
 		f.Authority = u + "/" + TenantID
@@ -106,6 +127,11 @@ type client struct {
 	secret string // confidential clients only; "" = no secret registered
 	certs  []registeredCert
 	spOID  string // object id of the service principal: oid/sub of app tokens
+	// subjects are certificate subjects (CN) trusted for subject name and
+	// issuer authentication (TrustCertificateSubject).
+	subjects []string
+	// federated are its federated identity credentials.
+	federated []federatedCredential
 }
 
 func newUsers() map[string]*user {
@@ -120,6 +146,9 @@ func newClients() map[string]*client {
 		PublicClientID:       {id: PublicClientID, name: "tokend emulator public client", public: true},
 		AzureCLIClientID:     {id: AzureCLIClientID, name: "Microsoft Azure CLI", public: true},
 		ConfidentialClientID: {id: ConfidentialClientID, name: "tokend emulator confidential client", secret: ClientSecret},
+		WorkloadClientID: {id: WorkloadClientID, name: "tokend emulator workload", federated: []federatedCredential{
+			{issuer: FederatedIssuer, subject: FederatedSubject, audience: FederatedAudience},
+		}},
 	}
 	for _, c := range cs {
 		c.spOID = derivedGUID("sp", c.id)

@@ -70,11 +70,12 @@ type assertion struct {
 	signed string // header.payload
 	sig    []byte
 	header struct {
-		Alg     string `json:"alg"`
-		X5t     string `json:"x5t"`
-		X5tS256 string `json:"x5t#S256"`
-		Kid     string `json:"kid"`
-		Typ     string `json:"typ"`
+		Alg     string   `json:"alg"`
+		X5t     string   `json:"x5t"`
+		X5tS256 string   `json:"x5t#S256"`
+		X5c     []string `json:"x5c"`
+		Kid     string   `json:"kid"`
+		Typ     string   `json:"typ"`
 	}
 	claims struct {
 		Aud audience    `json:"aud"`
@@ -138,15 +139,30 @@ func (e *Emulator) verifyAssertion(c *client, raw, host string, now time.Time) *
 	if oe != nil {
 		return oe
 	}
+	if a.header.X5t == "" && a.header.X5tS256 == "" && len(a.header.X5c) == 0 {
+		// No certificate named: a token of another issuer to exchange
+		// (workload identity federation).
+		return e.verifyFederated(c, a, now)
+	}
 	var key *rsa.PublicKey
+	var found registeredCert
 	e.mu.Lock()
 	for _, rc := range c.certs {
 		if thumbprintMatches(a.header.X5tS256, rc.sha256) || thumbprintMatches(a.header.X5t, rc.sha1) {
-			key = rc.pub
+			key, found = rc.pub, rc
 			break
 		}
 	}
 	e.mu.Unlock()
+	if key != nil && expired(found.notBefore, found.notAfter, now) {
+		return errKeyExpired(c.id, found.notBefore, found.notAfter)
+	}
+	if key == nil {
+		var oe *oauthError
+		if key, oe = e.subjectKey(c, a.header.X5c, now); oe != nil {
+			return oe
+		}
+	}
 	if key == nil {
 		tp := a.header.X5tS256
 		if tp == "" {

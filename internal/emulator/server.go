@@ -38,6 +38,13 @@ func (e *Emulator) routes() http.Handler {
 	// An Azure Databricks workspace's sign-in redirect (tenant discovery).
 	mux.HandleFunc("GET /aad/auth", e.handleWorkspaceAuth)
 
+	// The Azure CLI's custom-cloud view of the emulator (azurecli.go).
+	e.azureCLIRoutes(mux)
+
+	// Managed identity endpoints, workload identity and credential
+	// controls (identities.go).
+	e.identityRoutes(mux)
+
 	// Test controls.
 	e.adminRoutes(mux)
 

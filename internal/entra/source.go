@@ -83,7 +83,7 @@ func New(p *config.Profile, opts Options) (*Source, error) {
 	if build == nil {
 		return nil, fmt.Errorf("profile %s: flow %q is not available in this build yet", p.Name, p.Flow)
 	}
-	if p.NeedsTenant() && p.DatabricksHost != "" {
+	if p.NeedsTenant() && p.DatabricksHost != "" && p.Flow != "azure-cli" && p.Flow != "managed-identity" {
 		// The tenant comes from the workspace, on first use, into a copy
 		// of the profile that this Source owns.
 		own := *p
@@ -128,6 +128,14 @@ func flowBuilder(name string) func(*Source) (flow, error) {
 		return user(func(uf *userFlow) flow { return &deviceCodeFlow{uf} })
 	case "refresh-token":
 		return user(func(uf *userFlow) flow { return &refreshTokenFlow{uf} })
+	case "client-certificate":
+		return func(s *Source) (flow, error) { return &certificateFlow{s: s}, nil }
+	case "azure-cli":
+		return func(s *Source) (flow, error) { return &azureCLIFlow{s: s}, nil }
+	case "managed-identity":
+		return func(s *Source) (flow, error) { return newManagedIdentityFlow(s) }
+	case "workload-identity":
+		return func(s *Source) (flow, error) { return newWorkloadIdentityFlow(s) }
 	}
 	return nil
 }
@@ -182,7 +190,7 @@ func (s *Source) Logout(ctx context.Context) error {
 	}
 	s.corrupt = nil
 	var errs []error
-	for _, k := range []string{keyClientSecret, keyMSALCache} {
+	for _, k := range []string{keyClientSecret, keyClientCertificate, keyMSALCache} {
 		if err := s.opts.Secrets.Delete(ctx, s.key(k)); err != nil && !errors.Is(err, store.ErrNotFound) {
 			errs = append(errs, err)
 		}
@@ -207,8 +215,9 @@ func (s *Source) rebase(t idp.Token) idp.Token {
 }
 
 const (
-	keyClientSecret = "client-secret"
-	keyMSALCache    = "msal-cache"
+	keyClientSecret      = "client-secret"
+	keyClientCertificate = "client-certificate" // PEM: certificate chain and PKCS#8 key
+	keyMSALCache         = "msal-cache"
 )
 
 func (s *Source) key(k string) string { return "profile/" + s.profile.Name + "/" + k }

@@ -25,6 +25,12 @@ type LoginRequest struct {
 	Password     string
 	ClientSecret string
 	RefreshToken string // refresh-token flow: a refresh token obtained elsewhere
+	// Certificate is a certificate file's content (client-certificate flow):
+	// PEM (certificates and a private key, which may be an encrypted
+	// PKCS#8 key) or PKCS#12 (PFX). CertificatePassword opens an encrypted
+	// key or a PFX.
+	Certificate         []byte
+	CertificatePassword string
 	// Interact shows the user what to do to finish an interactive sign-in
 	// (browser, device code). It is called once, before the flow waits on
 	// the user; those flows fail without it.

@@ -26,7 +26,7 @@ const Masked = "[redacted]"
 // minOpaque is the length from which a run of base64-like characters that
 // mixes upper case, lower case and digits counts as a secret. UUIDs, hex
 // digests, host names and paths do not mix all three (or are split by '/').
-const minOpaque = 32
+const minOpaque = 40
 
 // Handler is a slog.Handler that redacts as the package comment says.
 type Handler struct {
@@ -153,7 +153,7 @@ func String(s string) string {
 			j++
 		}
 		run := s[i:j]
-		if (i == afterAuth && i > 0) || secret(run) {
+		if (i == afterAuth && i > 0) || isSecret(run) {
 			if b == nil {
 				b = &strings.Builder{}
 				b.Grow(len(s))
@@ -187,8 +187,8 @@ func runChar(c byte) bool {
 		c == '-' || c == '_' || c == '.' || c == '~'
 }
 
-// secret reports whether a run of runChars is, or holds, a token.
-func secret(run string) bool {
+// isSecret reports whether a run of runChars is, or holds, a token.
+func isSecret(run string) bool {
 	if len(run) < 5 {
 		return false
 	}

@@ -1,0 +1,104 @@
+// Command peer is what another user on the machine tries against tokend
+// (TestOtherUser runs it under that user's uid): each attempt prints one
+// JSON line with what came back. It is built by the test, not shipped.
+//
+//	peer socket PATH
+//	peer tcp HOST:PORT CAPABILITY-ID
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+type attempt struct {
+	Name   string `json:"name"`
+	Status int    `json:"status"`
+	Body   string `json:"body,omitempty"`
+	Err    string `json:"err,omitempty"`
+}
+
+type request struct {
+	name, method, path, body string
+	header                   map[string]string
+}
+
+func main() {
+	if len(os.Args) < 3 {
+		fmt.Fprintln(os.Stderr, "usage: peer socket PATH | peer tcp HOST:PORT CAPABILITY-ID")
+		os.Exit(2)
+	}
+	var hc *http.Client
+	var base string
+	var reqs []request
+	switch os.Args[1] {
+	case "socket":
+		path := os.Args[2]
+		hc = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", path)
+		}}}
+		base = "http://tokend"
+		reqs = []request{
+			{name: "token", method: "GET", path: "/v1/token?profile=app"},
+			{name: "default token", method: "GET", path: "/v1/token"},
+			{name: "status", method: "GET", path: "/v1/status"},
+			{name: "mint capability", method: "POST", path: "/v1/capabilities", body: `{"profile":"app"}`, header: map[string]string{"Content-Type": "application/json"}},
+			{name: "refresh", method: "POST", path: "/v1/refresh", body: `{"profile":"app"}`, header: map[string]string{"Content-Type": "application/json"}},
+		}
+	case "tcp":
+		if len(os.Args) != 4 {
+			os.Exit(2)
+		}
+		base = "http://" + os.Args[2]
+		hc = &http.Client{}
+		forged := "tkd1." + os.Args[3] + "." + random()
+		reqs = []request{
+			{name: "token without capability", method: "GET", path: "/v1/token?profile=app"},
+			{name: "token with a forged capability", method: "GET", path: "/v1/token?profile=app", header: map[string]string{"Authorization": "Bearer " + forged}},
+			{name: "msi with a forged capability", method: "GET", path: "/msi/token?api-version=2019-08-01&resource=https://management.core.windows.net/", header: map[string]string{"X-IDENTITY-HEADER": forged}},
+			{name: "databricks with a forged capability", method: "GET", path: "/databricks/" + forged, header: map[string]string{"X-Databricks-Metadata-Version": "1", "X-Databricks-Host": "https://adb-1.1.azuredatabricks.net"}},
+			{name: "mint capability over TCP", method: "POST", path: "/v1/capabilities", body: `{"profile":"app"}`, header: map[string]string{"Content-Type": "application/json"}},
+			{name: "status over TCP", method: "GET", path: "/v1/status"},
+		}
+	default:
+		os.Exit(2)
+	}
+	enc := json.NewEncoder(os.Stdout)
+	for _, r := range reqs {
+		enc.Encode(try(hc, base, r))
+	}
+}
+
+func try(hc *http.Client, base string, r request) attempt {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, r.method, base+r.path, strings.NewReader(r.body))
+	if err != nil {
+		return attempt{Name: r.name, Err: err.Error()}
+	}
+	for k, v := range r.header {
+		req.Header.Set(k, v)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return attempt{Name: r.name, Err: err.Error()}
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return attempt{Name: r.name, Status: resp.StatusCode, Body: string(b)}
+}
+
+func random() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
