@@ -22,7 +22,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) error {
 // demo-user), as POST /v1/login does for a client. Interactive flows cannot
 // be signed in this way.
 func (s *Server) Login(ctx context.Context, name string, req client.LoginRequest) error {
-	p := s.profiles[name]
+	p := s.profile(name)
 	if p == nil {
 		return newError(client.CodeUnknownProfile, "no profile %q", name)
 	}

@@ -13,8 +13,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tokend/tokend/client"
@@ -66,18 +66,17 @@ type Config struct {
 
 // Server is the daemon.
 type Server struct {
-	cfg      Config
-	clock    clock.Clock
-	log      *slog.Logger
-	profiles map[string]*profile
-	names    []string // sorted profile names
-	caps     *capabilities
-	routes   http.Handler
-	wake     chan struct{} // nudges the refresher after a foreground change
-	baseCtx  context.Context
-	stop     context.CancelFunc
-	watch    watchers // GET /v1/watch streams
-	logins   logins   // sign-ins in progress (login.go)
+	cfg     Config
+	clock   clock.Clock
+	log     *slog.Logger
+	set     atomic.Pointer[profileSet] // the configured profiles; swapped whole by Reload
+	caps    *capabilities
+	routes  http.Handler
+	wake    chan struct{} // nudges the refresher after a foreground change
+	baseCtx context.Context
+	stop    context.CancelFunc
+	watch   watchers // GET /v1/watch streams
+	logins  logins   // sign-ins in progress (login.go)
 
 	mu        sync.Mutex
 	listeners client.Listeners
@@ -106,27 +105,15 @@ func New(cfg Config) (*Server, error) {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
-		cfg:      cfg,
-		clock:    cfg.Clock,
-		log:      cfg.Logger,
-		profiles: map[string]*profile{},
-		caps:     newCapabilities(cfg.Clock),
-		wake:     make(chan struct{}, 1),
-		baseCtx:  ctx,
-		stop:     stop,
+		cfg:     cfg,
+		clock:   cfg.Clock,
+		log:     cfg.Logger,
+		caps:    newCapabilities(cfg.Clock),
+		wake:    make(chan struct{}, 1),
+		baseCtx: ctx,
+		stop:    stop,
 	}
-	for name, p := range cfg.Config.Profiles {
-		pr := newProfile(p)
-		src, err := cfg.Sources(p)
-		if err != nil {
-			pr.broken = err
-			s.log.Error("profile unusable", "profile", name, "err", err)
-		}
-		pr.src = src
-		s.profiles[name] = pr
-		s.names = append(s.names, name)
-	}
-	sort.Strings(s.names)
+	s.set.Store(s.buildSet(cfg.Config, nil))
 	s.routes = s.router()
 	return s, nil
 }
@@ -214,8 +201,8 @@ func (s *Server) status() client.Status {
 		st.Store.Healthy, st.Store.State, st.Store.Error = false, client.StoreUnavailable, err.Error()
 	}
 	now := s.clock.Now()
-	for _, name := range s.names {
-		st.Profiles = append(st.Profiles, s.profiles[name].status(now))
+	for _, p := range s.profileSet().list {
+		st.Profiles = append(st.Profiles, p.status(now))
 	}
 	return st
 }

@@ -534,7 +534,7 @@ func BenchmarkGuards(b *testing.B) {
 // (io.Discard stands in for stderr).
 func BenchmarkAudit(b *testing.B) {
 	h := newHarness(b, harnessOpts{noRefresher: true})
-	p := h.srv.profiles["app"]
+	p := h.srv.profile("app")
 	c := &caller{socket: true, cred: peercred.Cred{UID: os.Getuid(), PID: os.Getpid()}}
 	r := httptest.NewRequestWithContext(context.WithValue(context.Background(), callerKey{}, c), "GET", "/v1/token", nil)
 	scopes := []string{"2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default"}

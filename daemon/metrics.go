@@ -56,16 +56,17 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) error {
 
 	fmt.Fprint(w, "# HELP tokend_tokens_served_by_remaining_life_total Tokens handed out, by life left when served.\n# TYPE tokend_tokens_served_by_remaining_life_total counter\n")
 	labels := []string{"lt10m", "lt30m", "lt60m", "ge60m"}
-	for _, name := range s.names {
-		m := &s.profiles[name].metrics
+	ps := s.profileSet()
+	for _, p := range ps.list {
+		name, m := p.cfg.Name, &p.metrics
 		for i, l := range labels {
 			fmt.Fprintf(w, "tokend_tokens_served_by_remaining_life_total{profile=%q,remaining=%q} %d\n", name, l, m.servedByLife[i].Load())
 		}
 	}
 
 	fmt.Fprint(w, "# HELP tokend_upstream_latency_seconds Identity-provider call latency.\n# TYPE tokend_upstream_latency_seconds histogram\n")
-	for _, name := range s.names {
-		m := &s.profiles[name].metrics
+	for _, p := range ps.list {
+		name, m := p.cfg.Name, &p.metrics
 		var cum int64
 		for i, b := range latencyBuckets {
 			cum += m.latency[i].Load()

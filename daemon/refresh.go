@@ -316,13 +316,11 @@ func (s *Server) nudge() {
 	}
 }
 
-// RunRefresher refreshes tokens in the background until ctx is done. At
-// start it fetches every profile's token for its configured scopes (unless a
-// login just did), so even the first request is usually served from memory.
-func (s *Server) RunRefresher(ctx context.Context) error {
+// prefetch schedules the first fetch of each profile's own scopes, unless
+// it already has a token (a login just did).
+func (s *Server) prefetch(ps ...*profile) {
 	now := s.clock.Now()
-	for _, name := range s.names {
-		p := s.profiles[name]
+	for _, p := range ps {
 		if p.broken != nil {
 			continue
 		}
@@ -334,6 +332,13 @@ func (s *Server) RunRefresher(ctx context.Context) error {
 		}
 		sl.mu.Unlock()
 	}
+}
+
+// RunRefresher refreshes tokens in the background until ctx is done. At
+// start it fetches every profile's token for its configured scopes (unless a
+// login just did), so even the first request is usually served from memory.
+func (s *Server) RunRefresher(ctx context.Context) error {
+	s.prefetch(s.profileSet().list...)
 	for {
 		now := s.clock.Now()
 		due, next := s.due(now)
@@ -371,8 +376,7 @@ type dueSlot struct {
 // refresh time of the others.
 func (s *Server) due(now time.Time) (due []dueSlot, next time.Time) {
 	idleBefore := now.Add(-s.cfg.IdleAfter).UnixNano()
-	for _, name := range s.names {
-		p := s.profiles[name]
+	for _, p := range s.profileSet().list {
 		main := scopeKey(normScopes(p.cfg.Scopes))
 		p.mu.Lock()
 		for k, sl := range p.slots {

@@ -38,7 +38,7 @@ func TestOutage(t *testing.T) {
 	for _, p := range []string{"app", "user"} {
 		before[p] = h.get("/v1/token?profile=" + p).token(t)
 	}
-	h.clk.Set(h.srv.profiles["app"].slot(normScopes(h.srv.profiles["app"].cfg.Scopes)).nextAt())
+	h.clk.Set(h.srv.profile("app").slot(normScopes(h.srv.profile("app").cfg.Scopes)).nextAt())
 	h.em.FailNext(1_000_000, emulator.Fault{Status: 503})
 	start, reqs := h.clk.Now(), idpRequests(h.em)
 	for h.clk.Now().Before(start.Add(30 * time.Minute)) {
@@ -79,7 +79,7 @@ func TestOutage(t *testing.T) {
 func TestRetryAfter(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	h.waitReady("app")
-	app := h.srv.profiles["app"]
+	app := h.srv.profile("app")
 	due := app.slot(normScopes(app.cfg.Scopes)).nextAt()
 	h.em.FailNext(1, emulator.Fault{Status: 429, RetryAfter: 120 * time.Second})
 	h.clk.Set(due)

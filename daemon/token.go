@@ -120,7 +120,7 @@ func (s *Server) profileFor(r *http.Request, name string) (*profile, error) {
 		name = c.profile
 	}
 	if name == "" {
-		name = s.cfg.Config.DefaultProfile
+		name = s.profileSet().cfg.DefaultProfile
 	}
 	if name == "" {
 		return nil, newError(client.CodeInvalidRequest, "no profile given and no default_profile in the config: name one, e.g. `token get PROFILE`")
@@ -128,7 +128,7 @@ func (s *Server) profileFor(r *http.Request, name string) (*profile, error) {
 	if c != nil && c.profile != name {
 		return nil, newError(client.CodeForbidden, "this capability is not for profile %q", name)
 	}
-	p := s.profiles[name]
+	p := s.profile(name)
 	if p == nil {
 		return nil, newError(client.CodeUnknownProfile, "no profile %q in the config (`token status` lists them)", name)
 	}

@@ -8,9 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/tokend/tokend/client"
 	"github.com/tokend/tokend/daemon"
@@ -35,7 +38,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Load(config.Path(*cfgFlag), *cfgFlag != "")
+	cfgPath := config.Path(*cfgFlag)
+	cfg, err := config.Load(cfgPath, *cfgFlag != "")
 	if err != nil {
 		return err
 	}
@@ -112,6 +116,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	srv.Listening(listeners...)
+	go reloadOnHUP(ctx, cfgPath, *cfgFlag != "", srv, em, cfg, log)
 	var wg sync.WaitGroup
 	errc := make(chan error, len(listeners)+1)
 	for _, ln := range listeners {
@@ -154,22 +159,7 @@ func startEmulator(ctx context.Context, cfg *config.Config, st store.Backend, st
 		em.Close()
 		return nil, err
 	}
-	for _, p := range []*config.Profile{
-		{Name: "demo", Flow: "client-secret", ClientID: emulator.ConfidentialClientID},
-		{Name: "demo-user", Flow: "password", ClientID: emulator.PublicClientID},
-	} {
-		if _, taken := cfg.Profiles[p.Name]; taken {
-			log.Warn("--emulator replaces the profile of the same name in the config", "profile", p.Name)
-		}
-		p.Authority = em.Authority()
-		p.CAFile = fx.CAFile
-		p.Scopes = []string{config.DatabricksScope}
-		p.Cloud = "public"
-		cfg.Profiles[p.Name] = p
-	}
-	if cfg.DefaultProfile == "" {
-		cfg.DefaultProfile = "demo"
-	}
+	addDemoProfiles(cfg, em, log)
 	if err := st.Set(ctx, "profile/demo/client-secret", []byte(emulator.ClientSecret)); err != nil {
 		em.Close()
 		return nil, err
@@ -183,4 +173,51 @@ func startEmulator(ctx context.Context, cfg *config.Config, st store.Backend, st
 		return nil, fmt.Errorf("emulator CA: %w", err)
 	}
 	return em, nil
+}
+
+// addDemoProfiles adds the --emulator profiles "demo" and "demo-user" to cfg.
+func addDemoProfiles(cfg *config.Config, em *emulator.Emulator, log *slog.Logger) {
+	for _, p := range []*config.Profile{
+		{Name: "demo", Flow: "client-secret", ClientID: emulator.ConfidentialClientID},
+		{Name: "demo-user", Flow: "password", ClientID: emulator.PublicClientID},
+	} {
+		if _, taken := cfg.Profiles[p.Name]; taken {
+			log.Warn("--emulator replaces the profile of the same name in the config", "profile", p.Name)
+		}
+		p.Authority = em.Authority()
+		p.CAFile = em.Fixture().CAFile
+		p.Scopes = []string{config.DatabricksScope}
+		p.Cloud = "public"
+		cfg.Profiles[p.Name] = p
+	}
+	if cfg.DefaultProfile == "" {
+		cfg.DefaultProfile = "demo"
+	}
+}
+
+// reloadOnHUP re-reads the config on SIGHUP and applies its profiles. A
+// config that does not load is logged and changes nothing.
+func reloadOnHUP(ctx context.Context, path string, mustExist bool, srv *daemon.Server, em *emulator.Emulator, old *config.Config, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		cfg, err := config.Load(path, mustExist)
+		if err != nil {
+			log.Error("config reload failed; keeping the running config", "err", err)
+			continue
+		}
+		if em != nil {
+			addDemoProfiles(cfg, em, log)
+		}
+		if !reflect.DeepEqual(cfg.Daemon, old.Daemon) {
+			log.Warn("daemon settings (socket, http, store, keepalive, notify) changed: restart tokend to apply them")
+		}
+		srv.Reload(cfg)
+	}
 }

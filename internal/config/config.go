@@ -252,10 +252,17 @@ func (p *Profile) normalize() error {
 	if len(p.Scopes) == 0 {
 		p.Scopes = []string{DatabricksScope}
 	}
+	resources := map[string]bool{}
 	for _, s := range p.Scopes {
 		if strings.TrimSpace(s) == "" || strings.ContainsAny(s, " \t\r\n") {
 			return fmt.Errorf("scope %q: scopes are single words", s)
 		}
+		if r := ScopeResource(s); r != "" {
+			resources[r] = true
+		}
+	}
+	if len(resources) > 1 {
+		return fmt.Errorf("scopes %q name %d resources: Entra issues a token for one resource at a time, so make one profile per resource (or ask with `token get --resource`)", p.Scopes, len(resources))
 	}
 	if p.DatabricksHost != "" {
 		h, err := NormalizeHost(p.DatabricksHost)
@@ -349,6 +356,17 @@ func WorkspaceCloud(host string) string {
 		return "china"
 	}
 	return "public"
+}
+
+// ScopeResource returns the resource a scope is for ("https://x.y/" for
+// "https://x.y//.default", a GUID for "GUID/.default"), or "" for the OpenID
+// scopes and other bare words.
+func ScopeResource(scope string) string {
+	i := strings.LastIndex(scope, "/")
+	if i <= 0 {
+		return ""
+	}
+	return scope[:i]
 }
 
 // NormalizeHost turns a workspace URL into "https://host[:port]" (lowercase,

@@ -75,6 +75,7 @@ func TestParseErrors(t *testing.T) {
 		{"missing default", "default_profile = \"nope\"\n", `default_profile "nope"`},
 		{"bad name", "[profiles.\"a b\"]\nflow = \"azure-cli\"\n", "profile names"},
 		{"bad scope", "[profiles.a]\nflow = \"azure-cli\"\nscopes=[\"a b\"]\n", "single words"},
+		{"two resources", "[profiles.a]\nflow = \"azure-cli\"\nscopes=[\"2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default\", \"https://management.core.windows.net//.default\"]\n", "one resource at a time"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("config.toml", []byte(tc.doc))

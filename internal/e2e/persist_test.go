@@ -25,6 +25,7 @@ type machine struct {
 	env    []string
 	sock   string
 	state  string
+	config string       // the config file
 	logs   bytes.Buffer // every daemon's stderr
 	daemon *exec.Cmd
 }
@@ -65,7 +66,7 @@ client_id = %q
 authority = %q
 ca_file = %q
 `, storeBackend, emulator.PublicClientID, em.Authority(), ca, emulator.ConfidentialClientID, em.Authority(), ca), 0o600)
-	m := &machine{t: t, em: em, sock: filepath.Join(sockDir, "s.sock"), state: filepath.Join(dir, "state")}
+	m := &machine{t: t, em: em, sock: filepath.Join(sockDir, "s.sock"), state: filepath.Join(dir, "state"), config: cfg}
 	m.env = append(os.Environ(),
 		"TOKEND_CONFIG="+cfg,
 		"TOKEND_SOCKET="+m.sock,

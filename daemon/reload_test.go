@@ -1,0 +1,91 @@
+package daemon
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/emulator"
+)
+
+// TestReload: a new profile set applies without a restart. Unchanged
+// profiles keep their tokens (no request to the identity provider), a
+// changed one starts over from its stored sign-in, a new one is fetched at
+// once, a removed one is gone along with its capabilities.
+func TestReload(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.post("/v1/login", client.LoginRequest{Profile: "user", Username: emulator.Username, Password: emulator.Password})
+	h.waitReady("app")
+	appTok := h.get("/v1/token?profile=app").token(t)
+	r := h.post("/v1/capabilities", client.CapabilityRequest{Profile: "user"})
+	var userCap client.Capability
+	jsonDecode(bytesReader(r.body), &userCap)
+	h.em.ResetCounts()
+
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(ca, h.em.CAPEM(), 0o600)
+	// The app profile must compare equal: same file contents as the harness.
+	appCfg := *h.srv.profile("app").cfg
+	cfg, err := config.Parse("reload.toml", fmt.Appendf(nil, `
+default_profile = "app"
+[profiles.app]
+flow = "client-secret"
+client_id = %[1]q
+authority = %[3]q
+ca_file = %[5]q
+
+[profiles.user]
+flow = "password"
+client_id = %[2]q
+authority = %[3]q
+ca_file = %[4]q
+scopes = ["https://management.core.windows.net//.default"]
+
+[profiles.app2]
+flow = "client-secret"
+client_id = %[1]q
+authority = %[3]q
+ca_file = %[4]q
+`, emulator.ConfidentialClientID, emulator.PublicClientID, h.em.Authority(), ca, appCfg.CAFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := h.srv.Reload(cfg)
+	if fmt.Sprint(res.Added, res.Changed, res.Kept, res.Removed) != "[app2] [user] [app] []" {
+		t.Fatalf("reload = %+v", res)
+	}
+	h.settle()
+	if got := h.get("/v1/token?profile=app").token(t); got.AccessToken != appTok.AccessToken {
+		t.Error("an unchanged profile lost its token")
+	}
+	if c := h.em.Counts(); c["client_credentials"] != 0 {
+		t.Errorf("an unchanged profile went to the identity provider: %v", c)
+	}
+	// The changed profile still has its sign-in (from the store) and now
+	// covers the new scopes.
+	tok := h.get("/v1/token?profile=user").token(t)
+	if aud := claims(t, tok.AccessToken)["aud"]; aud != "https://management.core.windows.net/" {
+		t.Errorf("changed profile's token is for %v", aud)
+	}
+	if st := h.profileStatus("user"); st.State != client.StateReady {
+		t.Errorf("changed profile: %+v", st)
+	}
+	// The new profile was fetched at once: no secret yet, so login_required.
+	if st := h.profileStatus("app2"); st.State != client.StateLoginRequired {
+		t.Errorf("new profile: %+v", st)
+	}
+
+	delete(cfg.Profiles, "user")
+	if res := h.srv.Reload(cfg); fmt.Sprint(res.Removed) != "[user]" {
+		t.Fatalf("second reload = %+v", res)
+	}
+	if r := h.get("/v1/token?profile=user"); r.status != 404 || r.errCode(t) != client.CodeUnknownProfile {
+		t.Fatalf("removed profile: %d %s", r.status, r.body)
+	}
+	if h.srv.caps.check(userCap.Token) != nil {
+		t.Fatal("the removed profile's capability still works")
+	}
+}
