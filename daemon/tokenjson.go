@@ -91,22 +91,10 @@ func appendJSONString(b []byte, s string) []byte {
 }
 
 // plain reports whether encoding/json copies s into a JSON string
-// unchanged: printable ASCII other than " \ < > &. It looks at eight bytes
-// at a time (a token is a kilobyte or two, on every request).
+// unchanged: printable ASCII other than " \ < > &. (A table lookup per byte
+// measured faster than comparing eight bytes at a time.)
 func plain(s string) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	// has reports whether some byte of x equals c.
-	has := func(x uint64, c byte) uint64 { y := x ^ (ones * uint64(c)); return (y - ones) &^ y & highs }
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		below := (x - ones*0x20) &^ x & highs // some byte < 0x20
-		if x&highs|below|has(x, '"')|has(x, '\\')|has(x, '<')|has(x, '>')|has(x, '&') != 0 {
-			return false
-		}
-	}
-	for ; i < len(s); i++ {
+	for i := 0; i < len(s); i++ {
 		if !plainJSON[s[i]] {
 			return false
 		}

@@ -27,6 +27,10 @@ Usage:
                                    unit on Linux, launchd agent on macOS)
   tokend uninstall                 stop and remove the user service
   tokend config check [FILE]       validate a config file
+  tokend doctor [--config FILE] PROFILE
+                                   check a profile end to end: config, daemon and
+                                   store, identity provider, a token's claims (never
+                                   the token), and the Databricks workspace
   tokend version                   print the version
 
 serve --emulator starts the built-in Entra ID emulator in-process and adds the
@@ -76,6 +80,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return usagef("want `tokend config check [FILE]`")
 		}
 		return configCheck(args[1:], stdout)
+	case "doctor":
+		return doctor(ctx, args, stdout)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "tokend", version())
 		return nil

@@ -79,7 +79,9 @@ func TestSIGHUPReload(t *testing.T) {
 	next := text[:userAt] + text[appAt:] + strings.Replace(text[appAt:], "[profiles.app]", "[profiles.app2]", 1)
 	os.WriteFile(m.config, []byte(next), 0o600)
 	m.daemon.Process.Signal(syscall.SIGHUP)
-	waitStatus(t, m, func(st string) bool { return strings.Contains(st, `"name": "app2"`) && !strings.Contains(st, `"name": "user"`) })
+	waitStatus(t, m, func(st string) bool {
+		return strings.Contains(st, `"name": "app2"`) && !strings.Contains(st, `"name": "user"`)
+	})
 
 	if got := m.mustToken("", "get", "app"); got != before {
 		t.Error("the unchanged profile lost its token on reload")
