@@ -35,6 +35,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzExecInfo$$' -fuzztime $(FUZZTIME) ./cmd/token
 	$(GO) test -run '^$$' -fuzz '^FuzzGuards$$' -fuzztime $(FUZZTIME) ./daemon
 	$(GO) test -run '^$$' -fuzz '^FuzzString$$' -fuzztime $(FUZZTIME) ./internal/redact
+	$(GO) test -run '^$$' -fuzz '^FuzzAzureCLIToken$$' -fuzztime $(FUZZTIME) ./internal/entra
+	$(GO) test -run '^$$' -fuzz '^FuzzParseAuthRedirect$$' -fuzztime $(FUZZTIME) ./internal/entra
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/pkcs12
 
 bench:
 	bash scripts/bench.sh

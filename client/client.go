@@ -9,6 +9,7 @@
 package client
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -43,20 +44,24 @@ func (e *Error) Error() string {
 // Client talks to the daemon over its unix socket.
 type Client struct {
 	socket string
-	hc     *http.Client
+	dialer net.Dialer
+	hc     *http.Client // for the streaming endpoints (login, watch)
 }
 
 // New returns a client for the daemon listening on socket.
 func New(socket string) *Client {
-	d := net.Dialer{Timeout: 2 * time.Second}
+	c := &Client{socket: socket, dialer: net.Dialer{Timeout: 2 * time.Second}}
 	tr := &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return d.DialContext(ctx, "unix", socket)
-		},
+		DialContext:        func(ctx context.Context, _, _ string) (net.Conn, error) { return c.dial(ctx) },
 		DisableCompression: true,
 		MaxIdleConns:       4,
 	}
-	return &Client{socket: socket, hc: &http.Client{Transport: tr}}
+	c.hc = &http.Client{Transport: tr}
+	return c
+}
+
+func (c *Client) dial(ctx context.Context) (net.Conn, error) {
+	return c.dialer.DialContext(ctx, "unix", c.socket)
 }
 
 // Socket is the path this client dials.
@@ -130,25 +135,20 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.hc.Do(req)
+	status, header, data, err := c.roundTrip(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("%w at %s: %w", ErrUnreachable, c.socket, unwrapURL(err))
+		return fmt.Errorf("%w at %s: %w", ErrUnreachable, c.socket, err)
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return fmt.Errorf("read answer of %s: %w", path, err)
-	}
-	if resp.StatusCode/100 != 2 {
+	if status/100 != 2 {
 		var eb ErrorBody
 		if json.Unmarshal(data, &eb) != nil || eb.Error == "" {
-			return &Error{Status: resp.StatusCode, Code: CodeInternal, Description: fmt.Sprintf("tokend answered HTTP %d", resp.StatusCode)}
+			return &Error{Status: status, Code: CodeInternal, Description: fmt.Sprintf("tokend answered HTTP %d", status)}
 		}
-		e := &Error{Status: resp.StatusCode, Code: eb.Error, Description: eb.Description}
-		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
+		e := &Error{Status: status, Code: eb.Error, Description: eb.Description}
+		if s, err := strconv.Atoi(header.Get("Retry-After")); err == nil {
 			e.RetryAfter = time.Duration(s) * time.Second
 		}
 		return e
@@ -160,6 +160,39 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("decode answer of %s: %w", path, err)
 	}
 	return nil
+}
+
+// roundTrip sends req on a connection of its own and reads the whole answer
+// (at most 1 MiB) on the calling goroutine: no transport, no goroutines, no
+// connection pool. A `token get` process lives for one request; this keeps
+// it from paying for machinery it would never reuse.
+func (c *Client) roundTrip(req *http.Request) (status int, header http.Header, body []byte, err error) {
+	ctx := req.Context()
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer conn.Close()
+	// Cancelling ctx unblocks the reads and writes below.
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	req.Close = true // one request per connection
+	bw := bufio.NewWriterSize(conn, 2<<10)
+	if err := req.Write(bw); err != nil {
+		return 0, nil, nil, err
+	}
+	if err := bw.Flush(); err != nil {
+		return 0, nil, nil, err
+	}
+	resp, err := http.ReadResponse(bufio.NewReaderSize(conn, 4<<10), req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	if body, err = io.ReadAll(io.LimitReader(resp.Body, 1<<20)); err != nil {
+		return 0, nil, nil, fmt.Errorf("read answer of %s: %w", req.URL.Path, err)
+	}
+	return resp.StatusCode, resp.Header, body, nil
 }
 
 func unwrapURL(err error) error {

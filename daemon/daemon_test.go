@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/tokend/tokend/client"
 	"github.com/tokend/tokend/internal/emulator"
+	"github.com/tokend/tokend/internal/idp"
 	"github.com/tokend/tokend/store"
 )
 
@@ -276,5 +278,30 @@ func TestMetrics(t *testing.T) {
 	}
 	if strings.Contains(body, "eyJ") {
 		t.Fatal("metrics carry a token")
+	}
+}
+
+// TestErrorMapping: each kind of failure gets its documented code; permanent
+// ones are 4xx, only retryable ones 5xx.
+func TestErrorMapping(t *testing.T) {
+	h := newHarness(t, harnessOpts{noRefresher: true})
+	p := h.srv.profile("app")
+	sl := p.slot(normScopes(p.cfg.Scopes))
+	for _, tc := range []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{idp.Setupf("az is not on tokend's PATH: install the Azure CLI"), 400, client.CodeInvalidRequest},
+		{&idp.Error{Code: "invalid_grant", LoginNeeded: true}, 409, client.CodeLoginRequired},
+		{&idp.Error{Status: 503, Temporary: true, RetryAfter: time.Minute}, 503, client.CodeUpstreamUnavailable},
+		{&idp.Error{Code: "invalid_scope", Status: 400}, 400, client.CodeInvalidRequest},
+		{fmt.Errorf("read: %w", store.ErrUnavailable), 503, client.CodeStoreUnavailable},
+		{errors.New("something unexpected"), 500, client.CodeInternal},
+	} {
+		e := h.srv.apiErrorFor(p, tc.err, sl)
+		if e.status != tc.status || e.code != tc.code {
+			t.Errorf("%v → %d %s, want %d %s", tc.err, e.status, e.code, tc.status, tc.code)
+		}
 	}
 }

@@ -69,6 +69,9 @@ func (s *Server) apiErrorFor(p *profile, err error, sl *slot) *apiError {
 	if errors.As(err, &ie) {
 		return newError(client.CodeInvalidRequest, "identity provider refused the request for profile %s: %v", p.cfg.Name, err)
 	}
+	if errors.Is(err, idp.ErrSetup) {
+		return newError(client.CodeInvalidRequest, "%v", err)
+	}
 	s.log.Error("token source failed", "profile", p.cfg.Name, "err", err)
 	return newError(client.CodeInternal, "profile %s: %v", p.cfg.Name, err)
 }

@@ -59,11 +59,20 @@ const (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	ctx := context.Background()
+	if len(os.Args) < 2 || !quick[os.Args[1]] {
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+	}
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
+
+// quick commands answer at once: Ctrl-C may end them the default way, and
+// they do not start the signal handling the others need to wind down (it
+// costs a goroutine, and usually a thread, in a process that lives about a
+// millisecond).
+var quick = map[string]bool{"get": true, "version": true, "--version": true, "help": true, "-h": true, "--help": true}
 
 type usageError struct{ error }
 

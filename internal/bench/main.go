@@ -37,17 +37,19 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: bench run|report [flags]")
+		fmt.Fprintln(os.Stderr, "usage: bench run|cli|report [flags]")
 		os.Exit(2)
 	}
 	var err error
 	switch os.Args[1] {
 	case "run":
 		err = cmdRun(ctx, os.Args[2:])
+	case "cli":
+		err = cmdCLI(os.Args[2:])
 	case "report":
 		err = cmdReport(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q (want run or report)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (want run, cli or report)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
@@ -196,7 +197,9 @@ func decodeError(name string, err error) error {
 	return fmt.Errorf("%s: %w", name, err)
 }
 
-var profileName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+// profileName and workspaceResourceID compile on first use: every `token`
+// process links this package, and most never validate a profile.
+var profileName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`) })
 
 // normalize fills defaults and checks every value.
 func (c *Config) normalize() error {
@@ -240,7 +243,7 @@ func (c *Config) normalize() error {
 }
 
 func (p *Profile) normalize() error {
-	if !profileName.MatchString(p.Name) {
+	if !profileName().MatchString(p.Name) {
 		return errors.New("profile names are 1–64 letters, digits, '.', '_' or '-'")
 	}
 	if p.Flow == "" {
@@ -295,7 +298,9 @@ func (p *Profile) normalize() error {
 
 // workspaceResourceID is the shape of an Azure Databricks workspace's
 // resource id.
-var workspaceResourceID = regexp.MustCompile(`(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Databricks/workspaces/[^/]+$`)
+var workspaceResourceID = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Databricks/workspaces/[^/]+$`)
+})
 
 // normalizeServiceKeys checks the keys that belong to one flow each, and
 // the workspace resource id.
@@ -325,7 +330,7 @@ func (p *Profile) normalizeServiceKeys() error {
 			return errors.New("name the user-assigned identity once: client_id, managed_identity_resource_id or managed_identity_object_id (none: the system-assigned identity)")
 		}
 	}
-	if id := p.AzureWorkspaceResourceID; id != "" && !workspaceResourceID.MatchString(id) {
+	if id := p.AzureWorkspaceResourceID; id != "" && !workspaceResourceID().MatchString(id) {
 		return fmt.Errorf("azure_workspace_resource_id %q: want /subscriptions/SUBSCRIPTION/resourceGroups/GROUP/providers/Microsoft.Databricks/workspaces/NAME", id)
 	}
 	return nil

@@ -149,7 +149,7 @@ func TestExampleConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Profiles) != 3 || c.DefaultProfile != "dbx" {
+	if len(c.Profiles) != 7 || c.DefaultProfile != "dbx" {
 		t.Fatalf("example = %+v", c)
 	}
 }

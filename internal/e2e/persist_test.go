@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,8 +26,8 @@ type machine struct {
 	env    []string
 	sock   string
 	state  string
-	config string       // the config file
-	logs   bytes.Buffer // every daemon's stderr
+	config string     // the config file
+	logs   syncBuffer // every daemon's stderr
 	daemon *exec.Cmd
 }
 
@@ -331,4 +332,23 @@ func dirContent(t *testing.T, dir string) string {
 		return nil
 	})
 	return b.String()
+}
+
+// syncBuffer is a bytes.Buffer that a daemon's stderr copier can write while
+// the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -75,6 +75,43 @@
 // declined (DenyDeviceCode: authorization_declined) or expired (ShiftClock
 // past 15 minutes: expired_token).
 //
+// # Service identities
+//
+// Managed identities, as an Azure host offers them to its programs: the App
+// Service endpoint GET /msi/token (ManagedIdentityPath; api-version
+// 2019-08-01, X-IDENTITY-HEADER = ManagedIdentityHeader; errors
+// {"statusCode","message"}) and the Instance Metadata Service shape GET
+// /metadata/identity/oauth2/token (IMDSPath; api-version 2018-02-01,
+// "Metadata: true"; OAuth errors). A request naming no identity gets the
+// system-assigned one (SystemAssignedClientID); client_id, object_id
+// (principal_id) or the resource id (mi_res_id, msi_res_id) select the
+// user-assigned one (UserAssigned*); another is "not found" (400). Tokens
+// are app tokens of that identity (appid, oid, xms_mirid) for resource.
+// MSAL finds the App Service endpoint through IDENTITY_ENDPOINT =
+// URL()+ManagedIdentityPath and IDENTITY_HEADER; faults apply to these
+// endpoints too, counted as "managed_identity".
+//
+// Workload identity federation: WorkloadClientID trusts tokens of
+// FederatedIssuer for FederatedSubject and FederatedAudience
+// (FederatedToken mints them, as a cluster projects them into pods;
+// AddFederatedCredential adds others). A client assertion that names no
+// certificate (no x5t, x5t#S256 or x5c) is checked as such a token:
+// AADSTS700211 unknown issuer, 700213 subject, 700212 audience, 700027
+// signature, 700024 expired.
+//
+// App credentials: SetClientSecret rotates a secret (the old one gets
+// AADSTS7000215); IssueClientCertificate issues an RSA certificate from the
+// emulator's CA; TrustCertificateSubject accepts, for subject name and
+// issuer authentication, any certificate of that CA for a subject, when the
+// assertion carries the chain (x5c); a certificate past its validity (by
+// the emulator's and the real clock) gets AADSTS700027 "The key used is
+// expired".
+//
+// Workspace is a fake Azure Databricks workspace (GET
+// /api/2.0/preview/scim/v2/Me) that verifies tokens with the emulator's
+// JWKS, as a relying party does, and can require the headers of a service
+// principal acting as workspace admin.
+//
 // # Admin API
 //
 // Test controls, also available as methods, take and return JSON under
@@ -94,6 +131,11 @@
 //	GET  /_emulator/counts             → {"password": 1, "v1:refresh_token": 2, "devicecode": 1, "faulted": 1, ...}
 //	POST /_emulator/counts/reset
 //	GET  /_emulator/fixture            → Fixture
+//	POST /_emulator/client/secret      {"client_id": "...", "secret": "..."}  rotate a client secret
+//	POST /_emulator/certificate        {"client_id": "...", "common_name": "...", "lifetime_seconds": 3600, "register": "thumbprint" | "subject" | "none"}
+//	                                   → {"pem": certificate and PKCS#8 key}; lifetime may be negative (expired);
+//	                                   {"client_id": "...", "certificate": "PEM"} registers a certificate instead
+//	POST /_emulator/federated/token    {"subject": "...", "audience": "...", "lifetime_seconds": 3600} → {"token": "..."}
 //
 // Faults apply, in order, to the next requests of the v2 token, v1 token
 // and devicecode endpoints; a fault with only a delay lets the request

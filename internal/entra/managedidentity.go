@@ -28,6 +28,7 @@ import (
 // token.
 type managedIdentityFlow struct {
 	s      *Source
+	hc     *http.Client
 	app    managedidentity.Client
 	source managedidentity.Source
 }
@@ -55,13 +56,29 @@ func newManagedIdentityFlow(s *Source) (*managedIdentityFlow, error) {
 	if err != nil {
 		return nil, fmt.Errorf("managed identity: %w", err)
 	}
+	hc := direct(s.opts.HTTPClient)
 	// The daemon retries with backoff and Retry-After; MSAL's own retries
 	// (three, a second apart) would only hold up a refresh.
-	app, err := managedidentity.New(id, managedidentity.WithHTTPClient(s.opts.HTTPClient), managedidentity.WithRetryPolicyDisabled())
+	app, err := managedidentity.New(id, managedidentity.WithHTTPClient(hc), managedidentity.WithRetryPolicyDisabled())
 	if err != nil {
 		return nil, fmt.Errorf("managed identity (%s): %w", source, err)
 	}
-	return &managedIdentityFlow{s: s, app: app, source: source}, nil
+	return &managedIdentityFlow{s: s, hc: hc, app: app, source: source}, nil
+}
+
+// direct is hc without a proxy: managed identity endpoints are on the host
+// itself (loopback, or the link-local 169.254.169.254, which
+// ProxyFromEnvironment would send through a proxy).
+func direct(hc *http.Client) *http.Client {
+	tr, ok := hc.Transport.(*http.Transport)
+	if !ok || tr.Proxy == nil {
+		return hc
+	}
+	c := *hc
+	tr = tr.Clone()
+	tr.Proxy = nil
+	c.Transport = tr
+	return &c
 }
 
 func (f *managedIdentityFlow) login(ctx context.Context, _ idp.LoginRequest) (idp.Token, error) {

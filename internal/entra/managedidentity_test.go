@@ -191,3 +191,21 @@ func TestManagedIdentityIMDS(t *testing.T) {
 		t.Fatalf("unreachable IMDS: %v", err)
 	}
 }
+
+// TestManagedIdentityNoProxy: the endpoints are on the host; a proxy from
+// the environment must not see them.
+func TestManagedIdentityNoProxy(t *testing.T) {
+	clearIdentityEnv(t)
+	tr := &http.Transport{Proxy: http.ProxyFromEnvironment}
+	src, err := miSource(t, &http.Client{Transport: tr}, &config.Profile{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := src.flow.(*managedIdentityFlow)
+	if got := f.hc.Transport.(*http.Transport); got.Proxy != nil || got == tr {
+		t.Errorf("the managed identity client uses a proxy")
+	}
+	if tr.Proxy == nil {
+		t.Error("the daemon's own transport was changed")
+	}
+}

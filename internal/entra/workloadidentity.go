@@ -58,7 +58,7 @@ var errFederatedToken = errors.New("federated token file")
 // assertion reads the federated token, fresh each time MSAL asks.
 func (f *workloadIdentityFlow) assertion(context.Context, confidential.AssertionRequestOptions) (string, error) {
 	fail := func(why string) (string, error) {
-		return "", fmt.Errorf("workload identity of profile %s: the %w %s (%s) %s", f.s.profile.Name, errFederatedToken, f.file, f.from, why)
+		return "", idp.Setupf("workload identity of profile %s: the %w %s (%s) %s", f.s.profile.Name, errFederatedToken, f.file, f.from, why)
 	}
 	fh, err := os.Open(f.file)
 	if err != nil {

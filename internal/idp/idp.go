@@ -52,6 +52,20 @@ type Interaction struct {
 // token revoked, expired or never obtained; interaction required).
 var ErrLoginRequired = errors.New("login required")
 
+// ErrSetup marks a failure that a change to this machine or profile fixes
+// (a tool not installed, a credential file missing): permanent, but not a
+// matter of signing in again. The message says what to change.
+var ErrSetup = errors.New("setup problem")
+
+// Setupf returns an error that errors.Is ErrSetup, with exactly the given
+// message (which should name the fix).
+func Setupf(format string, args ...any) error { return setupError{fmt.Errorf(format, args...)} }
+
+type setupError struct{ error }
+
+func (e setupError) Is(target error) bool { return target == ErrSetup }
+func (e setupError) Unwrap() error        { return e.error }
+
 // Error is a failure reported by an identity provider, already classified.
 type Error struct {
 	Code        string        // OAuth error code, e.g. "invalid_grant"
