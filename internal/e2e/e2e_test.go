@@ -53,26 +53,34 @@ func run(m *testing.M) int {
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata",
-		Setup: func(env *testscript.Env) error {
-			// Unix socket paths are short (108 bytes): keep it out of $WORK.
-			sockDir, err := os.MkdirTemp("", "tkd")
-			if err != nil {
-				return err
-			}
-			env.Defer(func() { os.RemoveAll(sockDir) })
-			env.Setenv("PATH", binDir+string(os.PathListSeparator)+env.Getenv("PATH"))
-			env.Setenv("TOKEND_SOCKET", filepath.Join(sockDir, "tokend.sock"))
-			env.Setenv("TOKEND_STATE_DIR", filepath.Join(env.WorkDir, "state"))
-			env.Setenv("TOKEND_CONFIG", filepath.Join(env.WorkDir, "config.toml"))
-			env.Setenv("XDG_CONFIG_HOME", filepath.Join(env.WorkDir, "xdg"))
-			return nil
-		},
+		Setup: scriptEnv,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"waitsock": waitSock,
 			"exits":    exits,
 			"jwt":      checkJWT,
 		},
 	})
+}
+
+// scriptEnv is the hermetic environment of every script: the binaries on
+// PATH, and the socket, state dir, config and emulator dir of its own.
+func scriptEnv(env *testscript.Env) error {
+	// Unix socket paths are short (108 bytes): keep it out of $WORK.
+	sockDir, err := os.MkdirTemp("", "tkd")
+	if err != nil {
+		return err
+	}
+	env.Defer(func() { os.RemoveAll(sockDir) })
+	state := filepath.Join(env.WorkDir, "state")
+	env.Setenv("PATH", binDir+string(os.PathListSeparator)+env.Getenv("PATH"))
+	env.Setenv("BIN", binDir)
+	env.Setenv("TOKEND_SOCKET", filepath.Join(sockDir, "tokend.sock"))
+	env.Setenv("TOKEND_STATE_DIR", state)
+	env.Setenv("TOKEND_CONFIG", filepath.Join(env.WorkDir, "config.toml"))
+	env.Setenv("XDG_CONFIG_HOME", filepath.Join(env.WorkDir, "xdg"))
+	env.Setenv("EMULATOR_DIR", filepath.Join(state, "emulator"))
+	env.Setenv("TOKEND_STORE_PASSPHRASE", "")
+	return nil
 }
 
 // waitsock waits until the daemon answers on $TOKEND_SOCKET.

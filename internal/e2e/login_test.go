@@ -34,19 +34,9 @@ func TestLoginScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: filepath.Join("testdata", "login"),
 		Setup: func(env *testscript.Env) error {
-			sockDir, err := os.MkdirTemp("", "tkd")
-			if err != nil {
+			if err := scriptEnv(env); err != nil {
 				return err
 			}
-			env.Defer(func() { os.RemoveAll(sockDir) })
-			state := filepath.Join(env.WorkDir, "state")
-			env.Setenv("PATH", binDir+string(os.PathListSeparator)+env.Getenv("PATH"))
-			env.Setenv("TOKEND_SOCKET", filepath.Join(sockDir, "tokend.sock"))
-			env.Setenv("TOKEND_STATE_DIR", state)
-			env.Setenv("TOKEND_CONFIG", filepath.Join(env.WorkDir, "config.toml"))
-			env.Setenv("XDG_CONFIG_HOME", filepath.Join(env.WorkDir, "xdg"))
-			env.Setenv("EMULATOR_DIR", filepath.Join(state, "emulator"))
-			env.Setenv("TOKEND_STORE_PASSPHRASE", "")
 			env.Values[personKey{}] = &person{}
 			return nil
 		},
