@@ -3,18 +3,37 @@ package daemon
 import (
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 )
 
-// audit logs one line per token handed out: the profile, who asked (uid,
-// pid and program on the socket; the capability's id and the peer on TCP),
-// the scopes and the expiry; never the token.
+// auditKey is the last token a caller was told about.
+type auditKey struct {
+	p      *profile
+	exp    int64
+	scopes []string
+}
+
+// audit logs one line per token handed out to a caller: the profile, who
+// asked (uid, pid and program on the socket; the capability's id and the
+// peer on TCP), the scopes and the expiry; never the token. A caller (a
+// socket connection, a capability) that asks again for the token it already
+// got is not logged again: a client polling on a kept-alive connection would
+// otherwise put a log write on every cached request.
 func (s *Server) audit(r *http.Request, p *profile, scopes []string, expires time.Time) {
 	ctx := r.Context()
 	if !s.log.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
 	c := callerOf(ctx)
+	mark := &c.audited
+	if c.cap != nil {
+		mark = &c.cap.audited
+	}
+	if last := mark.Load(); last != nil && last.p == p && last.exp == expires.UnixNano() && slices.Equal(last.scopes, scopes) {
+		return
+	}
+	mark.Store(&auditKey{p: p, exp: expires.UnixNano(), scopes: scopes})
 	attrs := make([]slog.Attr, 0, 8)
 	attrs = append(attrs,
 		slog.String("profile", p.cfg.Name),

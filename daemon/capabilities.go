@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -32,6 +33,7 @@ type capability struct {
 	profile string
 	scopes  []string // empty: any scope
 	expires time.Time
+	audited atomic.Pointer[auditKey] // audit.go
 }
 
 // allows reports whether the capability covers every scope asked.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tokend/tokend/client"
@@ -27,6 +28,7 @@ type caller struct {
 
 	exeOnce sync.Once
 	exe     string
+	audited atomic.Pointer[auditKey] // audit.go
 }
 
 // executable is the program of a socket caller, for audit lines: read once

@@ -461,9 +461,33 @@ func TestAuditLine(t *testing.T) {
 			}
 		})
 	}
-	// Refusals are not audited as tokens, and nothing secret is in the log.
+	// The same caller asking again for the token it has is not logged again
+	// (a keep-alive client polling must not put a log write on every
+	// request); a new caller is.
 	before := len(auditLines(t, logs.String()))
+	for range 4 {
+		req, _ := http.NewRequest("GET", "http://"+h.tcp+"/v1/token", nil)
+		req.Header.Set("Authorization", "Bearer "+cp.Token)
+		if r := do(t, h.http, req); r.status != 200 {
+			t.Fatal(r.status)
+		}
+	}
+	// One line: the capability's last token was the /msi one.
+	if n := len(auditLines(t, logs.String())); n != before+1 {
+		t.Fatalf("%d audit lines for four requests of one token by one capability", n-before)
+	}
+	before++
+	other := mintCap(t, h, client.CapabilityRequest{Profile: "app"})
 	req, _ := http.NewRequest("GET", "http://"+h.tcp+"/v1/token", nil)
+	req.Header.Set("Authorization", "Bearer "+other.Token)
+	do(t, h.http, req)
+	if n := len(auditLines(t, logs.String())); n != before+1 {
+		t.Fatalf("a new capability's first token gave %d audit lines", n-before)
+	}
+
+	// Refusals are not audited as tokens, and nothing secret is in the log.
+	before = len(auditLines(t, logs.String()))
+	req, _ = http.NewRequest("GET", "http://"+h.tcp+"/v1/token", nil)
 	req.Header.Set("Authorization", "Bearer tkd1."+cp.ID+".guess")
 	do(t, h.http, req)
 	if n := len(auditLines(t, logs.String())); n != before {

@@ -12,6 +12,14 @@ import (
 	"time"
 )
 
+// cliRun is what `bench cli` measures.
+type cliRun struct {
+	Commands []cliResult `json:"commands"`
+	// OtherCPU is the share of the machine's CPU time that went to
+	// processes other than the commands, the daemon and this one.
+	OtherCPU float64 `json:"other_cpu"`
+}
+
 // cliResult is the wall time of one command line, run many times.
 type cliResult struct {
 	Name     string    `json:"name"`
@@ -67,6 +75,7 @@ func cmdCLI(args []string) error {
 	runs := fs.Int("runs", 300, "runs of each command without its own count")
 	warm := fs.Int("warmup", 20, "unmeasured runs of each command first")
 	out := fs.String("out", "", "write the result as JSON here")
+	pid := fs.Int("pid", 0, "the daemon's process id (its CPU time is not someone else's)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -91,14 +100,11 @@ func cmdCLI(args []string) error {
 		}
 	}
 	times := make([][]time.Duration, len(cmds))
+	meter := newCPUMeter(*pid)
+	children := childrenJiffies()
 	for r := -*warm; r < rounds; r++ {
 		for i, c := range cmds {
-			// Spread a command's runs over the rounds: run it in round r
-			// when r*runs/rounds steps to a new integer.
-			if r >= 0 && (r+1)*c.runs/rounds == r*c.runs/rounds {
-				continue
-			}
-			if r < 0 && r < -min(*warm, c.runs) {
+			if !scheduled(r, c.runs, rounds, *warm) {
 				continue
 			}
 			d, err := timeProcess(c.argv)
@@ -110,7 +116,10 @@ func cmdCLI(args []string) error {
 			}
 		}
 	}
-	var res []cliResult
+	var res cliRun
+	// The commands' own CPU time is ours too.
+	meter.ours -= childrenJiffies() - children
+	res.OtherCPU = meter.otherShare()
 	for i, c := range cmds {
 		t := times[i]
 		slices.Sort(t)
@@ -126,9 +135,21 @@ func cmdCLI(args []string) error {
 			MeanMS: msOf(sum / time.Duration(len(t))), MinMS: ms[0], MaxMS: ms[len(ms)-1], TimesMS: ms,
 		}
 		fmt.Fprintf(os.Stderr, "%-12s %4d runs: median %8.3f ms  p90 %8.3f ms  min %8.3f ms\n", r.Name, r.Runs, r.MedianMS, r.P90MS, r.MinMS)
-		res = append(res, r)
+		res.Commands = append(res.Commands, r)
 	}
+	fmt.Fprintf(os.Stderr, "other processes took %.0f%% of the machine's CPU meanwhile\n", 100*res.OtherCPU)
 	return writeJSONFile(*out, res)
+}
+
+// scheduled reports whether a command with runs runs goes in round r of
+// rounds (rounds from -warm on are warm-up): its runs are spread evenly,
+// in the rounds where r*runs/rounds steps to a new integer; it warms up
+// at most runs times.
+func scheduled(r, runs, rounds, warm int) bool {
+	if r < 0 {
+		return r >= -min(warm, runs)
+	}
+	return (r+1)*runs/rounds != r*runs/rounds
 }
 
 // median of sorted durations: the mean of the middle two for an even count.

@@ -10,3 +10,5 @@ import (
 func timeProcess([]string) (time.Duration, error) {
 	return 0, errors.New("timing processes is implemented on unix only")
 }
+
+func childrenJiffies() int64 { return 0 }

@@ -42,3 +42,14 @@ func timeProcess(argv []string) (time.Duration, error) {
 	}
 	return d, nil
 }
+
+// childrenJiffies is the CPU time of the waited-for children, in clock
+// ticks (1/100 s, as /proc counts).
+func childrenJiffies() int64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru) != nil {
+		return 0
+	}
+	us := ru.Utime.Sec*1e6 + int64(ru.Utime.Usec) + ru.Stime.Sec*1e6 + int64(ru.Stime.Usec)
+	return us / 10000
+}

@@ -6,21 +6,17 @@ import (
 	"fmt"
 	"net"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/tokend/tokend/internal/bench/rawhttp"
 )
 
-// loadResult is one closed-loop run: clients connections, each sending
-// GET /v1/token as soon as the previous answer arrived.
+// loadResult is one run: clients connections to one listener sending
+// GET /v1/token, closed loop or paced (see runLoad).
 type loadResult struct {
 	Transport string  `json:"transport"` // socket or tcp
 	Clients   int     `json:"clients"`
+	Offered   float64 `json:"offered_rps,omitempty"` // paced runs: the requests a second sent
 	Seconds   float64 `json:"seconds"`
 	Requests  int64   `json:"requests"`
-	Errors    int64   `json:"errors"`
 	RPS       float64 `json:"rps"`
 	P50US     float64 `json:"p50_us"`
 	P90US     float64 `json:"p90_us"`
@@ -30,121 +26,99 @@ type loadResult struct {
 	AllocsPerRequest float64 `json:"allocs_per_request"`
 	GoroutinesPeak   int64   `json:"goroutines_peak"`
 	RSSPeakKB        int64   `json:"rss_peak_kb"`
+	// OtherCPU is the share of the machine's CPU time that went to other
+	// processes while measuring; Attempts counts runs made to get one
+	// with little of it (see cmdRun).
+	OtherCPU float64 `json:"other_cpu"`
+	Attempts int     `json:"attempts"`
 }
 
 // target is a daemon listener to load.
 type target struct {
-	name string
-	dial func() (net.Conn, error)
-	req  []byte
+	name    string // socket or tcp
+	network string // unix or tcp
+	addr    string
+	req     []byte
 }
+
+func (t target) dial() (net.Conn, error) { return net.Dial(t.network, t.addr) }
 
 // okBody is how every good answer of GET /v1/token begins.
 var okBody = []byte(`{"access_token":"`)
 
+func checkAnswer(status int, body []byte) error {
+	if status != 200 || !bytes.HasPrefix(body, okBody) {
+		return fmt.Errorf("status %d: %.200s", status, body)
+	}
+	return nil
+}
+
 // runLoad loads t with clients connections: warm-up, then dur measured.
-// d, if not nil, is sampled for allocations, goroutines and memory.
-func runLoad(ctx context.Context, t target, clients int, warm, dur time.Duration, d *daemonProbe) (loadResult, error) {
-	conns := make([]*rawhttp.Conn, 0, clients)
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	for range clients {
-		nc, err := t.dial()
-		if err != nil {
-			return loadResult{}, fmt.Errorf("%s: connect: %w", t.name, err)
-		}
-		conns = append(conns, rawhttp.NewConn(nc, t.req))
+// With rate 0 each connection sends its next request as soon as the answer
+// to the last one arrived (closed loop: the most the daemon can do, and
+// latency at saturation). With a rate, the connections together send rate
+// requests a second on a fixed schedule, and latency counts from when a
+// request was due, not from when it went out, so that a stalled daemon
+// cannot hide its stall by delaying the requests behind it (no
+// "coordinated omission", as wrk2). Only requests sent in the measured
+// interval count. Any failed request fails the run. d, if not nil, is
+// sampled for allocations, goroutines and memory just before and just
+// after the measured interval, with the connections open.
+func runLoad(ctx context.Context, t target, clients int, rate float64, warm, dur time.Duration, d *daemonProbe) (loadResult, error) {
+	l, err := newLoader(t, clients, rate)
+	if err != nil {
+		return loadResult{}, err
 	}
-
-	var (
-		recording, stop atomic.Bool
-		errs            atomic.Int64
-		firstErr        atomic.Value
-		wg              sync.WaitGroup
-		lat             = make([][]time.Duration, clients)
-	)
-	for i, c := range conns {
-		lat[i] = make([]time.Duration, 0, 1<<14)
-		wg.Go(func() {
-			for !stop.Load() {
-				start := time.Now()
-				status, body, err := c.Do()
-				el := time.Since(start)
-				if err == nil && (status != 200 || !bytes.HasPrefix(body, okBody)) {
-					err = fmt.Errorf("status %d: %.200s", status, body)
-				}
-				if err != nil {
-					errs.Add(1)
-					firstErr.CompareAndSwap(nil, err)
-					return // the connection is unusable
-				}
-				if recording.Load() {
-					lat[i] = append(lat[i], el)
-				}
-			}
-		})
+	defer l.close()
+	if err := l.run(ctx, time.Now().Add(warm), false); err != nil {
+		return loadResult{}, err
 	}
-	defer func() { stop.Store(true); wg.Wait() }()
-
-	if !sleep(ctx, warm) {
-		return loadResult{}, ctx.Err()
-	}
-	var before, mid, after probeSample
-	var err error
+	var before, after probeSample
 	if d != nil {
 		if before, err = d.sample(); err != nil {
 			return loadResult{}, err
 		}
 	}
-	recording.Store(true)
-	t0 := time.Now()
-	if !sleep(ctx, dur/2) {
-		return loadResult{}, ctx.Err()
-	}
+	var meter *cpuMeter
 	if d != nil {
-		if mid, err = d.sample(); err != nil {
-			return loadResult{}, err
-		}
+		meter = newCPUMeter(d.pid)
 	}
-	if !sleep(ctx, dur-dur/2) {
-		return loadResult{}, ctx.Err()
+	t0 := time.Now()
+	if err := l.run(ctx, t0.Add(dur), true); err != nil {
+		return loadResult{}, err
 	}
-	recording.Store(false)
 	elapsed := time.Since(t0)
+	var other float64
+	if meter != nil {
+		other = meter.otherShare()
+	}
 	if d != nil {
 		if after, err = d.sample(); err != nil {
 			return loadResult{}, err
 		}
 	}
-	stop.Store(true)
-	wg.Wait()
-	if e := firstErr.Load(); e != nil {
-		return loadResult{}, fmt.Errorf("%s, %d clients: %d requests failed, first: %v", t.name, clients, errs.Load(), e)
-	}
-
-	all := slices.Concat(lat...)
+	all := l.latencies()
 	slices.Sort(all)
 	r := loadResult{
 		Transport: t.name,
 		Clients:   clients,
+		Offered:   rate,
 		Seconds:   elapsed.Seconds(),
 		Requests:  int64(len(all)),
-		Errors:    errs.Load(),
 		RPS:       float64(len(all)) / elapsed.Seconds(),
 		P50US:     us(quantile(all, 0.50)),
 		P90US:     us(quantile(all, 0.90)),
 		P99US:     us(quantile(all, 0.99)),
 		MaxUS:     us(quantile(all, 1)),
+		OtherCPU:  other,
+		Attempts:  1,
 	}
 	if d != nil {
 		if served := after.served - before.served; served > 0 {
 			r.AllocsPerRequest = float64(after.allocs-before.allocs) / float64(served)
 		}
-		r.GoroutinesPeak = max(before.goroutines, mid.goroutines, after.goroutines)
-		r.RSSPeakKB = max(before.rssKB, mid.rssKB, after.rssKB, d.rssPeakKB())
+		r.GoroutinesPeak = max(before.goroutines, after.goroutines)
+		r.RSSPeakKB = max(before.rssKB, after.rssKB, d.rssPeakKB())
 	}
 	return r, nil
 }

@@ -1,19 +1,22 @@
-// Command bench measures a running tokend for `make bench`
-// (scripts/bench.sh starts the daemon, the emulator and the Azure CLI, and
-// times whole processes with hyperfine):
+// Command bench measures tokend for `make bench` (scripts/bench.sh starts
+// the emulator, the daemon and the Azure CLI, then calls it):
 //
-//	go run ./internal/bench run -socket S -pid PID -emulator URL -ca CA.pem -out run.json
-//	go run ./internal/bench report -cli hyperfine.json -run run.json -gobench go.txt -out latest.json
+//	bench cli -cmd 'token get=token get demo' -cmd 'floor=floor SOCKET demo' -out cli.json
+//	bench run -socket SOCKET -pid PID -emulator URL -ca CA.pem -out run.json
+//	bench report -cli cli.json -run run.json -gobench go.txt -out latest.json
 //
-// run loads GET /v1/token over the socket and over TCP at each number of
-// concurrent clients, each run bounded by -duration, through keep-alive
-// connections that allocate nothing per request; it reads the daemon's
-// memory from /proc (Linux) and its goroutines and allocations from
-// GET /v1/metrics; then it checks refresh fan-in: -fanin callers at once
-// on a stale token, and how many requests reached the emulator. It talks
-// to nothing but the daemon's socket, its loopback TCP port and the
-// emulator. report turns the pieces into a table, checks the targets, and
-// writes them all as one JSON document to compare across commits.
+// cli times whole processes, the commands taking turns. run loads
+// GET /v1/token over the socket and over TCP with each number of
+// concurrent clients, closed loop and at a fixed rate, each run bounded by
+// -duration, from one epoll loop whose connections allocate nothing per
+// request; it reads the daemon's memory from /proc and its goroutines and
+// allocations from GET /v1/metrics, notes how much CPU other processes
+// took meanwhile, and checks refresh fan-in: -fanin callers at once on a
+// stale token, and how many requests reached the emulator. It talks to
+// nothing but the daemon's socket, its loopback TCP port and the emulator.
+// report turns the pieces into a table, holds them to the targets of
+// issue 9, and writes everything as one JSON document to compare across
+// commits. Linux only (epoll, /proc).
 package main
 
 import (
@@ -22,9 +25,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -61,6 +64,7 @@ func main() {
 type runResult struct {
 	Idle  idleResult   `json:"idle"`
 	Load  []loadResult `json:"load"`
+	Paced []loadResult `json:"paced"`
 	FanIn faninResult  `json:"fanin"`
 }
 
@@ -83,11 +87,17 @@ func cmdRun(ctx context.Context, args []string) error {
 	nfan := fs.Int("fanin", 1000, "callers of the fan-in check (0: skip)")
 	delay := fs.Duration("fanin-delay", 300*time.Millisecond, "how long the emulator holds the one refresh")
 	out := fs.String("out", "", "write the result as JSON here")
+	paced := fs.Float64("paced", 40000, "also run at this many requests a second (0: skip)")
+	pacedClients := fs.Int("paced-clients", 64, "connections of the paced run")
+	rate := fs.Float64("rate", 0, "with -bare: requests a second (0: closed loop)")
+	retries := fs.Int("retries", 2, "runs to repeat when other processes took over 5% of the machine's CPU")
+	transports := fs.String("transports", "socket,tcp", "listeners to load")
+	bare := fs.Bool("bare", false, "load any HTTP server on -socket with GET /v1/token: no TCP, probes or fan-in (to see the load generator's own limits)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *pid == 0 || *socket == "" {
-		return errors.New("run needs -pid and -socket")
+	if *socket == "" || (*pid == 0 && !*bare) {
+		return errors.New("run needs -socket and -pid")
 	}
 	var levels []int
 	for f := range strings.SplitSeq(*clients, ",") {
@@ -98,28 +108,33 @@ func cmdRun(ctx context.Context, args []string) error {
 		levels = append(levels, n)
 	}
 
+	path := "/v1/token?profile=" + *profile
+	sockTarget := target{name: "socket", network: "unix", addr: *socket, req: rawhttp.Request("tokend", path)}
+	if *bare {
+		for _, n := range levels {
+			r, err := runLoad(ctx, sockTarget, n, *rate, *warm, *dur, nil)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "%-6s %3d clients: %8.0f req/s  p50 %6.0f µs  p90 %6.0f µs  p99 %6.0f µs  max %6.0f µs\n",
+				r.Transport, r.Clients, r.RPS, r.P50US, r.P90US, r.P99US, r.MaxUS)
+		}
+		return nil
+	}
+
 	c := client.New(*socket)
 	st, err := c.Status(ctx)
 	if err != nil {
 		return err
 	}
-	path := "/v1/token?profile=" + *profile
-	targets := []target{{
-		name: "socket",
-		dial: func() (net.Conn, error) { return net.Dial("unix", *socket) },
-		req:  rawhttp.Request("tokend", path),
-	}}
+	targets := []target{sockTarget}
 	if addr := st.Listeners.TCP; addr != "" {
 		cp, err := c.CreateCapability(ctx, client.CapabilityRequest{Profile: *profile, TTLSeconds: 3600})
 		if err != nil {
 			return err
 		}
 		defer c.RevokeCapability(context.Background(), cp.ID)
-		targets = append(targets, target{
-			name: "tcp",
-			dial: func() (net.Conn, error) { return net.Dial("tcp", addr) },
-			req:  rawhttp.Request(addr, path, "Authorization: Bearer "+cp.Token),
-		})
+		targets = append(targets, target{name: "tcp", network: "tcp", addr: addr, req: rawhttp.Request(addr, path, "Authorization: Bearer "+cp.Token)})
 	} else {
 		fmt.Fprintln(os.Stderr, "bench: the daemon has no TCP listener; loading the socket only")
 	}
@@ -139,16 +154,24 @@ func cmdRun(ctx context.Context, args []string) error {
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	go probe.watchRSS(watchCtx)
 	for _, t := range targets {
+		if !slices.Contains(strings.Split(*transports, ","), t.name) {
+			continue
+		}
 		for _, n := range levels {
-			probe.rssPeakKB() // reset
-			r, err := runLoad(ctx, t, n, *warm, *dur, probe)
+			r, err := steadyLoad(ctx, t, n, 0, *warm, *dur, probe, *retries)
 			if err != nil {
 				stopWatch()
 				return err
 			}
-			fmt.Fprintf(os.Stderr, "%-6s %3d clients: %8.0f req/s  p50 %6.0f µs  p99 %6.0f µs  %5.1f allocs/req  %4d goroutines  RSS %d KiB\n",
-				r.Transport, r.Clients, r.RPS, r.P50US, r.P99US, r.AllocsPerRequest, r.GoroutinesPeak, r.RSSPeakKB)
 			res.Load = append(res.Load, r)
+		}
+		if *paced > 0 {
+			r, err := steadyLoad(ctx, t, *pacedClients, *paced, *warm, *dur, probe, *retries)
+			if err != nil {
+				stopWatch()
+				return err
+			}
+			res.Paced = append(res.Paced, r)
 		}
 	}
 	stopWatch()
@@ -169,6 +192,39 @@ func cmdRun(ctx context.Context, args []string) error {
 			f.Callers, f.OK, f.SameToken, f.IdPCalls, f.Waited, f.WallMS)
 	}
 	return writeJSONFile(*out, res)
+}
+
+// steadyLoad is runLoad, repeated up to retries times while other
+// processes took more than 5% of the machine's CPU during the measurement;
+// it keeps the run least disturbed (chosen by that share, never by the
+// figures).
+func steadyLoad(ctx context.Context, t target, clients int, rate float64, warm, dur time.Duration, d *daemonProbe, retries int) (loadResult, error) {
+	var best loadResult
+	for i := 0; i <= retries; i++ {
+		d.rssPeakKB() // reset
+		r, err := runLoad(ctx, t, clients, rate, warm, dur, d)
+		if err != nil {
+			return r, err
+		}
+		logLoad(r)
+		if i == 0 || r.OtherCPU < best.OtherCPU {
+			best = r
+		}
+		best.Attempts = i + 1
+		if r.OtherCPU <= 0.05 {
+			break
+		}
+	}
+	return best, nil
+}
+
+func logLoad(r loadResult) {
+	mode := "closed loop"
+	if r.Offered > 0 {
+		mode = fmt.Sprintf("%.0f/s offered", r.Offered)
+	}
+	fmt.Fprintf(os.Stderr, "%-6s %3d clients, %-16s %8.0f req/s  p50 %6.0f µs  p99 %6.0f µs  %5.1f allocs/req  %4d goroutines  RSS %d KiB  other CPU %.0f%%\n",
+		r.Transport, r.Clients, mode+":", r.RPS, r.P50US, r.P99US, r.AllocsPerRequest, r.GoroutinesPeak, r.RSSPeakKB, 100*r.OtherCPU)
 }
 
 func writeJSONFile(path string, v any) error {

@@ -159,3 +159,66 @@ func (d *daemonProbe) threads() int64 {
 	}
 	return statusField(b, "Threads")
 }
+
+// cpuMeter tells how much of the machine's CPU went to processes other
+// than the daemon and the load generator: load from elsewhere (another
+// build, a test suite) makes a run's latencies say little about tokend.
+type cpuMeter struct {
+	pid              int
+	machine, ours    int64 // jiffies busy: all CPUs, the daemon and this process
+	machineAll, secs int64
+}
+
+func newCPUMeter(pid int) *cpuMeter {
+	m := &cpuMeter{pid: pid}
+	m.machine, m.machineAll, m.ours = m.read()
+	return m
+}
+
+// otherShare is the share of the machine's CPU time (0–1) since newCPUMeter
+// that went to other processes.
+func (m *cpuMeter) otherShare() float64 {
+	busy, all, ours := m.read()
+	if all-m.machineAll <= 0 {
+		return 0
+	}
+	other := float64((busy-m.machine)-(ours-m.ours)) / float64(all-m.machineAll)
+	return max(other, 0)
+}
+
+// read returns the machine's busy and total jiffies (/proc/stat) and the
+// daemon's plus this process's (/proc/PID/stat utime+stime).
+func (m *cpuMeter) read() (busy, all, ours int64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, 0
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := bytes.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	for i := 1; i < len(f) && i <= 8; i++ {
+		v, _ := strconv.ParseInt(string(f[i]), 10, 64)
+		all += v
+		if i != 4 && i != 5 { // idle, iowait
+			busy += v
+		}
+	}
+	return busy, all, procJiffies(m.pid) + procJiffies(os.Getpid())
+}
+
+func procJiffies(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name may hold spaces: fields count from after its ")".
+	if i := bytes.LastIndexByte(b, ')'); i >= 0 {
+		b = b[i+1:]
+	}
+	f := bytes.Fields(b) // state ppid ... utime(12) stime(13), counted from state = 0
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(string(f[11]), 10, 64)
+	s, _ := strconv.ParseInt(string(f[12]), 10, 64)
+	return u + s
+}

@@ -29,6 +29,8 @@
 //	POST /{tenant}/oauth2/token                           v1 token endpoint (resource= instead of scope=)
 //	GET  /aad/auth                                        an Azure Databricks workspace's sign-in redirect (to
 //	                                                      /{TenantID}/oauth2/authorize), for tenant discovery
+//	GET  /adfs/.well-known/openid-configuration           an ADFS-style authority for the Azure CLI (see ADFSPath)
+//	GET  /subscriptions                                   Azure Resource Manager's subscription list: none
 //
 // /authorize signs in login_hint if it is a known user, else Username, and
 // returns code and state to redirect_uri (which must be http on localhost,

@@ -1,7 +1,7 @@
-// Command floor is the yardstick of `token get`: the least a Go program can
-// do to get a token from tokend, one HTTP GET over the daemon's socket
-// ($TOKEND_SOCKET) with net/http, printing the answer as it came. `make
-// bench` compares the wall time of `token get` with it.
+// Command floor is the yardstick of `token get`: a minimal Go program that
+// gets a token from tokend with one HTTP GET (net/http's client) over the
+// daemon's socket (the first argument) and prints the answer as it came.
+// `make bench` holds the wall time of `token get` to it.
 package main
 
 import (
@@ -13,14 +13,14 @@ import (
 )
 
 func main() {
-	socket := os.Getenv("TOKEND_SOCKET")
+	socket, profile := os.Args[1], os.Args[2]
 	hc := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", socket)
 		},
 	}}
-	resp, err := hc.Get("http://tokend/v1/token?profile=" + os.Args[1])
+	resp, err := hc.Get("http://tokend/v1/token?profile=" + profile)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		os.Exit(1)
 	}

@@ -7,7 +7,6 @@
 package rawhttp
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -16,18 +15,12 @@ import (
 	"strconv"
 )
 
-// Conn is one keep-alive connection sending one request.
-type Conn struct {
-	net.Conn
-	br   *bufio.Reader
-	req  []byte
-	body []byte
-}
+// maxHead bounds the status line and headers of an answer.
+const maxHead = 16 << 10
 
-// NewConn sends req (see Request) on c at each Do.
-func NewConn(c net.Conn, req []byte) *Conn {
-	return &Conn{Conn: c, br: bufio.NewReaderSize(c, 16<<10), req: req, body: make([]byte, 0, 8<<10)}
-}
+// ErrClosed is returned, with the answer, when the server said it closes
+// the connection.
+var ErrClosed = errors.New("server closed the connection")
 
 // Request builds the bytes of GET target on host, with extra header lines
 // ("Name: value").
@@ -41,9 +34,18 @@ func Request(host, target string, header ...string) []byte {
 	return b.Bytes()
 }
 
-// ErrClosed is returned, with the answer, when the server said it closes
-// the connection.
-var ErrClosed = errors.New("server closed the connection")
+// Conn is one keep-alive connection sending one request.
+type Conn struct {
+	net.Conn
+	req  []byte
+	buf  []byte // what was read of the answer
+	body []byte
+}
+
+// NewConn sends req (see Request) on c at each Do.
+func NewConn(c net.Conn, req []byte) *Conn {
+	return &Conn{Conn: c, req: req, buf: make([]byte, 0, 16<<10), body: make([]byte, 0, 8<<10)}
+}
 
 // Do sends the request and reads the answer. The body is valid until the
 // next call.
@@ -51,42 +53,62 @@ func (c *Conn) Do() (status int, body []byte, err error) {
 	if _, err := c.Conn.Write(c.req); err != nil {
 		return 0, nil, err
 	}
-	return ReadResponse(c.br, c.body[:0])
+	c.buf = c.buf[:0]
+	for {
+		if len(c.buf) == cap(c.buf) {
+			c.buf = append(c.buf, 0)[:len(c.buf)]
+		}
+		n, rerr := c.Conn.Read(c.buf[len(c.buf):cap(c.buf)])
+		c.buf = c.buf[:len(c.buf)+n]
+		m, status, body, err := Parse(c.buf, c.body[:0])
+		switch {
+		case m > 0 && m != len(c.buf):
+			return 0, nil, errors.New("bytes after the answer")
+		case m > 0 || err != nil:
+			if body != nil {
+				c.body = body[:0]
+			}
+			return status, body, err
+		case rerr == io.EOF:
+			return 0, nil, io.ErrUnexpectedEOF
+		case rerr != nil:
+			return 0, nil, rerr
+		}
+	}
 }
 
-// ReadResponse reads one HTTP/1.1 response from br, appending its body to
-// buf.
-func ReadResponse(br *bufio.Reader, buf []byte) (status int, body []byte, err error) {
-	line, err := br.ReadSlice('\n')
-	if err != nil {
-		return 0, nil, err
+// Parse reads one HTTP/1.1 answer at the start of b, appending its body to
+// dst. It returns n = 0 and no error while b holds only part of it, else
+// the answer's length in b. A complete answer that closes the connection
+// comes with ErrClosed.
+func Parse(b, dst []byte) (n, status int, body []byte, err error) {
+	end := bytes.Index(b, []byte("\r\n\r\n"))
+	if end < 0 {
+		if len(b) > maxHead {
+			return 0, 0, nil, errors.New("answer header too long")
+		}
+		return 0, 0, nil, nil
 	}
-	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.1 ")) {
-		return 0, nil, fmt.Errorf("bad status line %q", line)
+	head, rest := b[:end+2], b[end+4:]
+	line, head, _ := bytes.Cut(head, []byte("\r\n"))
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.1 ")) || (len(line) > 12 && line[12] != ' ') {
+		return 0, 0, nil, fmt.Errorf("bad status line %q", line)
 	}
-	status, err = atoi(line[9:12])
-	if err != nil {
-		return 0, nil, fmt.Errorf("bad status line %q", line)
+	if status, err = atoi(line[9:12]); err != nil {
+		return 0, 0, nil, fmt.Errorf("bad status line %q", line)
 	}
 	length, chunked, closing := -1, false, false
-	for {
-		line, err := br.ReadSlice('\n')
-		if err != nil {
-			return 0, nil, err
-		}
-		line = bytes.TrimRight(line, "\r\n")
-		if len(line) == 0 {
-			break
-		}
+	for len(head) > 0 {
+		line, head, _ = bytes.Cut(head, []byte("\r\n"))
 		k, v, ok := bytes.Cut(line, []byte(":"))
 		if !ok {
-			return 0, nil, fmt.Errorf("bad header line %q", line)
+			return 0, 0, nil, fmt.Errorf("bad header line %q", line)
 		}
 		v = bytes.TrimSpace(v)
 		switch {
 		case bytes.EqualFold(k, []byte("Content-Length")):
 			if length, err = atoi(v); err != nil {
-				return 0, nil, fmt.Errorf("bad Content-Length %q", v)
+				return 0, 0, nil, fmt.Errorf("bad Content-Length %q", v)
 			}
 		case bytes.EqualFold(k, []byte("Transfer-Encoding")):
 			chunked = bytes.EqualFold(v, []byte("chunked"))
@@ -94,64 +116,61 @@ func ReadResponse(br *bufio.Reader, buf []byte) (status int, body []byte, err er
 			closing = bytes.EqualFold(v, []byte("close"))
 		}
 	}
+	var m int
 	switch {
 	case chunked:
-		body, err = readChunked(br, buf)
+		if m, body, err = parseChunked(rest, dst); m == 0 || err != nil {
+			return 0, 0, nil, err
+		}
 	case length >= 0:
-		body, err = readN(br, buf, length)
+		if len(rest) < length {
+			return 0, 0, nil, nil
+		}
+		m, body = length, append(dst, rest[:length]...)
 	default:
-		return 0, nil, errors.New("response without Content-Length or chunked encoding")
+		return 0, 0, nil, errors.New("answer without Content-Length or chunked encoding")
 	}
-	if err == nil && closing {
+	if closing {
 		err = ErrClosed
 	}
-	return status, body, err
+	return end + 4 + m, status, body, err
 }
 
-func readN(br *bufio.Reader, buf []byte, n int) ([]byte, error) {
-	start := len(buf)
-	buf = grow(buf, n)
-	_, err := io.ReadFull(br, buf[start:])
-	return buf, err
-}
-
-func grow(buf []byte, n int) []byte {
-	if cap(buf)-len(buf) < n {
-		nb := make([]byte, len(buf), len(buf)+n)
-		copy(nb, buf)
-		buf = nb
-	}
-	return buf[:len(buf)+n]
-}
-
-func readChunked(br *bufio.Reader, buf []byte) ([]byte, error) {
+// parseChunked reads a chunked body at the start of b: its length in b (0
+// while incomplete) and its data appended to dst.
+func parseChunked(b, dst []byte) (n int, body []byte, err error) {
 	for {
-		line, err := br.ReadSlice('\n')
-		if err != nil {
-			return nil, err
+		i := bytes.Index(b[n:], []byte("\r\n"))
+		if i < 0 {
+			return 0, nil, nil
 		}
-		size, _, _ := bytes.Cut(bytes.TrimRight(line, "\r\n"), []byte(";"))
-		n, err := strconv.ParseInt(string(size), 16, 32)
-		if err != nil || n < 0 {
-			return nil, fmt.Errorf("bad chunk size %q", line)
+		size, _, _ := bytes.Cut(b[n:n+i], []byte(";"))
+		c, perr := strconv.ParseUint(string(size), 16, 24)
+		if perr != nil {
+			return 0, nil, fmt.Errorf("bad chunk size %q", b[n:n+i])
 		}
-		if n == 0 {
-			for { // trailers, then the empty line
-				line, err := br.ReadSlice('\n')
-				if err != nil {
-					return nil, err
+		n += i + 2
+		if c == 0 {
+			// Trailers (none expected), then the empty line.
+			for {
+				j := bytes.Index(b[n:], []byte("\r\n"))
+				if j < 0 {
+					return 0, nil, nil
 				}
-				if len(bytes.TrimRight(line, "\r\n")) == 0 {
-					return buf, nil
+				n += j + 2
+				if j == 0 {
+					return n, dst, nil
 				}
 			}
 		}
-		if buf, err = readN(br, buf, int(n)); err != nil {
-			return nil, err
+		if len(b)-n < int(c)+2 {
+			return 0, nil, nil
 		}
-		if crlf, err := br.ReadSlice('\n'); err != nil || len(bytes.TrimRight(crlf, "\r\n")) != 0 {
-			return nil, fmt.Errorf("chunk not followed by CRLF")
+		if !bytes.Equal(b[n+int(c):n+int(c)+2], []byte("\r\n")) {
+			return 0, nil, errors.New("chunk not followed by CRLF")
 		}
+		dst = append(dst, b[n:n+int(c)]...)
+		n += int(c) + 2
 	}
 }
 
