@@ -38,17 +38,7 @@ func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.audit(r, p, scopes, t.ExpiresOn)
-	now := s.clock.Now()
-	writeJSON(w, http.StatusOK, client.Token{
-		AccessToken: t.AccessToken,
-		TokenType:   "Bearer",
-		ExpiresOn:   t.ExpiresOn.Unix(),
-		ExpiresIn:   int64(t.ExpiresOn.Sub(now).Seconds()),
-		Profile:     p.cfg.Name,
-		Scopes:      scopes,
-		Tenant:      t.TenantID,
-	})
+	s.answerToken(w, r, p, scopes, t)
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/internal/idp"
 )
 
 // handleToken serves GET /v1/token?profile=P[&scope=S…|&resource=R]. It is
@@ -33,18 +34,23 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.answerToken(w, r, p, scopes, t)
+	return nil
+}
+
+// answerToken audits a token handed out and writes the answer of
+// GET /v1/token and POST /v1/refresh.
+func (s *Server) answerToken(w http.ResponseWriter, r *http.Request, p *profile, scopes []string, t idp.Token) {
 	s.audit(r, p, scopes, t.ExpiresOn)
-	now := s.clock.Now()
 	writeToken(w, &client.Token{
 		AccessToken: t.AccessToken,
 		TokenType:   "Bearer",
 		ExpiresOn:   t.ExpiresOn.Unix(),
-		ExpiresIn:   int64(t.ExpiresOn.Sub(now).Seconds()),
+		ExpiresIn:   int64(t.ExpiresOn.Sub(s.clock.Now()).Seconds()),
 		Profile:     p.cfg.Name,
 		Scopes:      scopes,
 		Tenant:      t.TenantID,
 	})
-	return nil
 }
 
 // tokenQuery is the query of GET /v1/token.
