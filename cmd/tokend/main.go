@@ -19,6 +19,7 @@ const usage = `tokend — keeps Microsoft Entra ID tokens fresh and hands them o
 
 Usage:
   tokend serve [--config FILE] [--store keyring|file|memory] [--emulator]
+               [--log-format text|json] [--log-level debug|info|warn|error]
                                    run the daemon in the foreground
   tokend emulator [--addr 127.0.0.1:8443] [--dir DIR]
                                    run the offline Entra ID emulator alone
