@@ -461,3 +461,70 @@ func TestFlowErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestPendingSignInDoesNotBlockRefresh: while a person takes their time
+// over a device-code sign-in, the profile's current sign-in keeps
+// refreshing; the pending sign-in, cancelled, changes nothing.
+func TestPendingSignInDoesNotBlockRefresh(t *testing.T) {
+	em := startEmulator(t)
+	st := store.NewMemory()
+	src := newTestSource(t, em, userProfile(em, "device-code"), st)
+	first := person{em: em, errs: make(chan error, 1)}
+	if _, err := src.Login(testCtx(t, 60*time.Second), idp.LoginRequest{Interact: first.interact}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pending := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := src.Login(ctx, idp.LoginRequest{Interact: func(idp.Interaction) { close(pending) }})
+		done <- err
+	}()
+	<-pending
+	start := time.Now()
+	tok, err := src.Token(testCtx(t, 10*time.Second), []string{"api://during/.default"})
+	if err != nil || tok.Account != emulator.Username {
+		t.Fatalf("Token during a pending sign-in = %+v, %v", tok, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Token waited %v on the pending sign-in", d)
+	}
+	before := storedCache(t, st)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled sign-in = %v", err)
+	}
+	if storedCache(t, st) != before {
+		t.Fatal("a cancelled sign-in changed the stored one")
+	}
+}
+
+// TestPasswordSignInReplacesAccount: signing in as another user replaces
+// the old account instead of sitting next to it; a wrong password changes
+// nothing.
+func TestPasswordSignInReplacesAccount(t *testing.T) {
+	em := startEmulator(t)
+	st := store.NewMemory()
+	src := newTestSource(t, em, userProfile(em, "password"), st)
+	ctx := testCtx(t, 30*time.Second)
+	if _, err := src.Login(ctx, idp.LoginRequest{Username: emulator.Username, Password: emulator.Password}); err != nil {
+		t.Fatal(err)
+	}
+	before := storedCache(t, st)
+	if _, err := src.Login(ctx, idp.LoginRequest{Username: emulator.SecondUsername, Password: "wrong"}); err == nil {
+		t.Fatal("wrong password accepted")
+	}
+	if storedCache(t, st) != before {
+		t.Fatal("a failed sign-in changed the stored one")
+	}
+	if _, err := src.Login(ctx, idp.LoginRequest{Username: emulator.SecondUsername, Password: emulator.Password}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := src.Token(ctx, []string{"api://x/.default"})
+	if err != nil || tok.Account != emulator.SecondUsername {
+		t.Fatalf("Token after signing in as another user = %+v, %v", tok, err)
+	}
+	if n := len(refreshTokens(t, storedCache(t, st))); n != 1 {
+		t.Fatalf("%d refresh tokens stored, want the new account's only", n)
+	}
+}

@@ -115,13 +115,7 @@ func flowBuilder(name string) func(*Source) (flow, error) {
 	case "client-secret":
 		return func(s *Source) (flow, error) { return &clientSecretFlow{s: s}, nil }
 	case "password":
-		return func(s *Source) (flow, error) {
-			f, err := newPasswordFlow(s)
-			if err != nil {
-				return nil, err
-			}
-			return f, nil
-		}
+		return user(func(uf *userFlow) flow { return &passwordFlow{uf} })
 	case "browser":
 		return user(func(uf *userFlow) flow { return &browserFlow{uf} })
 	case "device-code":
@@ -165,20 +159,27 @@ func (s *Source) Token(ctx context.Context, scopes []string) (idp.Token, error) 
 }
 
 // Login signs in and returns a token for the profile's scopes.
+//
+// An interactive sign-in (browser, device code) waits on a person for up to
+// its timeout without holding the profile's lock: it runs on a scratch cache
+// and takes the lock only to commit (userflow.go), so the profile's current
+// sign-in keeps refreshing meanwhile.
 func (s *Source) Login(ctx context.Context, req idp.LoginRequest) (idp.Token, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	if !interactiveFlows[s.profile.Flow] {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+	}
 	if s.cache != nil {
 		if err := s.cache.ensure(ctx); err != nil {
 			return idp.Token{}, err
 		}
 	}
 	t, err := s.flow.login(ctx, req)
-	if err == nil {
-		s.corrupt = nil
-	}
 	return s.rebase(t), classify(err)
 }
+
+// interactiveFlows are the sign-ins that wait on a person.
+var interactiveFlows = map[string]bool{"browser": true, "device-code": true}
 
 // Logout removes everything of this profile from the store and from memory.
 func (s *Source) Logout(ctx context.Context) error {

@@ -70,11 +70,18 @@ func (f *userFlow) scratch(seed []byte) (public.Client, *memCache, error) {
 }
 
 // commit makes what a successful sign-in left in c the profile's cache,
-// persisting it.
+// persisting it, and clears a "stored sign-in unreadable" state. An
+// interactive sign-in, which ran without the profile's lock, takes it here,
+// so that no refresh of the old sign-in is in flight while it is replaced.
 func (f *userFlow) commit(ctx context.Context, c *memCache) error {
+	if interactiveFlows[f.s.profile.Flow] {
+		f.s.mu.Lock()
+		defer f.s.mu.Unlock()
+	}
 	if err := f.cache.Export(ctx, c, cache.ExportHints{}); err != nil {
 		return fmt.Errorf("save sign-in of profile %s: %w", f.s.profile.Name, err)
 	}
+	f.s.corrupt = nil
 	return nil
 }
 
