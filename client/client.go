@@ -97,12 +97,6 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 	return &s, c.do(ctx, http.MethodGet, "/v1/status", nil, &s)
 }
 
-// Login signs a profile in.
-func (c *Client) Login(ctx context.Context, req LoginRequest) (*LoginResult, error) {
-	var r LoginResult
-	return &r, c.do(ctx, http.MethodPost, "/v1/login", req, &r)
-}
-
 // Logout removes a profile's tokens and secrets.
 func (c *Client) Logout(ctx context.Context, profile string) error {
 	return c.do(ctx, http.MethodPost, "/v1/logout", LogoutRequest{Profile: profile}, nil)

@@ -15,8 +15,9 @@ import (
 )
 
 // SignIn signs a profile in with any flow, following interactive ones
-// (browser, device code): show gets each thing the user must do (open a
-// URL, enter a code) as the daemon reports it. SignIn returns when the
+// (browser, device code): show (nil for non-interactive flows) gets each
+// thing the user must do (open a URL, enter a code) as the daemon reports
+// it. SignIn returns when the
 // sign-in ends; cancelling ctx cancels it in the daemon.
 func (c *Client) SignIn(ctx context.Context, req LoginRequest, show func(LoginEvent)) (*LoginResult, error) {
 	b, err := json.Marshal(req)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"slices"
 	"time"
 )
@@ -40,8 +39,6 @@ type target struct {
 	addr    string
 	req     []byte
 }
-
-func (t target) dial() (net.Conn, error) { return net.Dial(t.network, t.addr) }
 
 // okBody is how every good answer of GET /v1/token begins.
 var okBody = []byte(`{"access_token":"`)

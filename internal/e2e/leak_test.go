@@ -56,11 +56,13 @@ databricks_host = "https://adb-1.1.azuredatabricks.net"
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.env = append(m.env, "TOKEND_CONFIG="+cfg)
+	m.env = append(m.env, "TOKEND_CONFIG="+cfg) // os/exec keeps the last of duplicate variables
+	m.config = cfg
 	return m
 }
 
-// startWith starts the daemon with extra flags, as start does.
+// startWith starts `tokend serve` with extra flags and waits until it
+// answers on its socket.
 func (m *machine) startWith(args ...string) {
 	m.t.Helper()
 	d := exec.Command(filepath.Join(binDir, "tokend"), append([]string{"serve"}, args...)...)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,23 +77,7 @@ ca_file = %q
 	return m
 }
 
-func (m *machine) start() {
-	m.t.Helper()
-	d := exec.Command(filepath.Join(binDir, "tokend"), "serve")
-	d.Env = m.env
-	d.Stderr = &m.logs
-	if err := d.Start(); err != nil {
-		m.t.Fatal(err)
-	}
-	m.daemon = d
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if c, err := net.Dial("unix", m.sock); err == nil {
-			c.Close()
-			return
-		}
-	}
-	m.t.Fatalf("daemon did not start:\n%s", m.logs.String())
-}
+func (m *machine) start() { m.startWith() }
 
 // stop ends the daemon the polite way.
 func (m *machine) stop() {
