@@ -31,7 +31,7 @@ cross:
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/config
-	$(GO) test -run '^$$' -fuzz '^FuzzTokenRequest$$' -fuzztime $(FUZZTIME) ./internal/emulator
+	$(GO) test -run '^$$' -fuzz '^FuzzTokenRequest$$' -fuzztime $(FUZZTIME) ./entraemu
 	$(GO) test -run '^$$' -fuzz '^FuzzGitCredential$$' -fuzztime $(FUZZTIME) ./cmd/token
 	$(GO) test -run '^$$' -fuzz '^FuzzExecInfo$$' -fuzztime $(FUZZTIME) ./cmd/token
 	$(GO) test -run '^$$' -fuzz '^FuzzGuards$$' -fuzztime $(FUZZTIME) ./daemon

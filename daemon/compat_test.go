@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/config"
-	"github.com/tokend/tokend/internal/emulator"
 	"github.com/tokend/tokend/internal/entra"
 )
 
@@ -64,11 +64,11 @@ flow = "password"
 client_id = %[2]q
 authority = %[3]q
 ca_file = %[4]q
-`, emulator.ConfidentialClientID, emulator.PublicClientID, h.em.Authority(), ca, dbxHost+"/")))
+`, entraemu.ConfidentialClientID, entraemu.PublicClientID, h.em.Authority(), ca, dbxHost+"/")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.store.Set(t.Context(), "profile/dbx/client-secret", []byte(emulator.ClientSecret)); err != nil {
+	if err := h.store.Set(t.Context(), "profile/dbx/client-secret", []byte(entraemu.ClientSecret)); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := New(Config{
@@ -226,7 +226,7 @@ func TestMSI(t *testing.T) {
 					t.Errorf("%s = %q, want an integer string", k, s)
 				}
 			}
-			if m["resource"] != tc.resource || m["token_type"] != "Bearer" || m["client_id"] != emulator.ConfidentialClientID {
+			if m["resource"] != tc.resource || m["token_type"] != "Bearer" || m["client_id"] != entraemu.ConfidentialClientID {
 				t.Errorf("answer = %v", m)
 			}
 			if aud := claims(t, m["access_token"].(string))["aud"]; aud != tc.resource {
@@ -237,8 +237,8 @@ func TestMSI(t *testing.T) {
 
 	t.Run("provider down, no valid token: retryable 503", func(t *testing.T) {
 		h.clk.Advance(3 * time.Hour)
-		h.em.FailNext(1000, emulator.Fault{Status: 503, RetryAfter: 30 * time.Second})
-		defer h.em.FailNext(0, emulator.Fault{})
+		h.em.FailNext(1000, entraemu.Fault{Status: 503, RetryAfter: 30 * time.Second})
+		defer h.em.FailNext(0, entraemu.Fault{})
 		req, _ := http.NewRequest("GET", "http://"+h.tcp+q+mgmt, nil)
 		req.Header.Set("X-IDENTITY-HEADER", app.Token)
 		r := do(t, h.http, req)
@@ -441,8 +441,8 @@ func TestRefreshRejected(t *testing.T) {
 			}
 			return n
 		}
-		h.em.FailNext(1, emulator.Fault{Status: 503, RetryAfter: time.Minute})
-		defer h.em.FailNext(0, emulator.Fault{})
+		h.em.FailNext(1, entraemu.Fault{Status: 503, RetryAfter: time.Minute})
+		defer h.em.FailNext(0, entraemu.Fault{})
 		if r := h.post("/v1/refresh", client.RefreshRequest{Profile: "app"}); r.status != 503 {
 			t.Fatalf("provider down: %d %s", r.status, r.body)
 		}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/client"
-	"github.com/tokend/tokend/internal/emulator"
+	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/idp"
 	"github.com/tokend/tokend/store"
 )
@@ -27,7 +27,7 @@ func TestDayOfTokens(t *testing.T) {
 		t.Run(tc.profile, func(t *testing.T) {
 			h := newHarness(t, harnessOpts{})
 			if tc.profile == "user" {
-				r := h.post("/v1/login", client.LoginRequest{Profile: "user", Username: emulator.Username, Password: emulator.Password})
+				r := h.post("/v1/login", client.LoginRequest{Profile: "user", Username: entraemu.Username, Password: entraemu.Password})
 				if r.status != 200 {
 					t.Fatalf("login: %d %s", r.status, r.body)
 				}
@@ -138,7 +138,7 @@ func TestKeepsServingWhileProviderFails(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	h.waitReady("app")
 	good := h.get("/v1/token?profile=app").token(t)
-	h.em.FailNext(1_000_000, emulator.Fault{Status: 503, RetryAfter: 30 * time.Second})
+	h.em.FailNext(1_000_000, entraemu.Fault{Status: 503, RetryAfter: 30 * time.Second})
 
 	exp := time.Unix(good.ExpiresOn, 0)
 	for h.clk.Now().Before(exp.Add(-3 * time.Minute)) {
@@ -157,7 +157,7 @@ func TestKeepsServingWhileProviderFails(t *testing.T) {
 	if r.status != 503 || r.errCode(t) != client.CodeUpstreamUnavailable || r.header.Get("Retry-After") == "" {
 		t.Fatalf("near expiry with provider down: %d %s (Retry-After %q)", r.status, r.body, r.header.Get("Retry-After"))
 	}
-	h.em.FailNext(0, emulator.Fault{})
+	h.em.FailNext(0, entraemu.Fault{})
 	h.clk.Advance(11 * time.Minute) // beyond the longest backoff
 	h.settle()
 	if got := h.get("/v1/token?profile=app").token(t); got.AccessToken == good.AccessToken {
@@ -173,7 +173,7 @@ func TestLogin(t *testing.T) {
 	if r.status != 409 || r.errCode(t) != client.CodeLoginRequired {
 		t.Fatalf("before login: %d %s", r.status, r.body)
 	}
-	r = h.post("/v1/login", client.LoginRequest{Profile: "user", Username: emulator.Username, Password: "wrong"})
+	r = h.post("/v1/login", client.LoginRequest{Profile: "user", Username: entraemu.Username, Password: "wrong"})
 	if r.status != 409 || r.errCode(t) != client.CodeLoginRequired {
 		t.Fatalf("wrong password: %d %s", r.status, r.body)
 	}
@@ -183,17 +183,17 @@ func TestLogin(t *testing.T) {
 	// The other profile is unaffected.
 	h.get("/v1/token?profile=app").token(t)
 
-	r = h.post("/v1/login", client.LoginRequest{Profile: "user", Username: emulator.Username, Password: emulator.Password})
+	r = h.post("/v1/login", client.LoginRequest{Profile: "user", Username: entraemu.Username, Password: entraemu.Password})
 	if r.status != 200 {
 		t.Fatalf("login: %d %s", r.status, r.body)
 	}
 	tok := h.get("/v1/token?profile=user").token(t)
-	if c := claims(t, tok.AccessToken); c["upn"] != emulator.Username && c["preferred_username"] != emulator.Username {
+	if c := claims(t, tok.AccessToken); c["upn"] != entraemu.Username && c["preferred_username"] != entraemu.Username {
 		t.Errorf("user token claims = %v", c)
 	}
 
 	// Revocation at the provider: login_required once the refresh fails.
-	h.em.RevokeUser(emulator.Username)
+	h.em.RevokeUser(entraemu.Username)
 	h.clk.Advance(2 * time.Hour)
 	h.settle()
 	r = h.get("/v1/token?profile=user")
@@ -235,7 +235,7 @@ func TestStoreUnavailable(t *testing.T) {
 		t.Errorf("store status = %+v", st.Store)
 	}
 	// A login that must store a secret fails with store_unavailable.
-	r := h.post("/v1/login", client.LoginRequest{Profile: "app", ClientSecret: emulator.ClientSecret})
+	r := h.post("/v1/login", client.LoginRequest{Profile: "app", ClientSecret: entraemu.ClientSecret})
 	if r.status != 503 || r.errCode(t) != client.CodeStoreUnavailable {
 		t.Fatalf("login with a locked store: %d %s", r.status, r.body)
 	}

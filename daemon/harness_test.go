@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/clock"
 	"github.com/tokend/tokend/internal/config"
-	"github.com/tokend/tokend/internal/emulator"
 	"github.com/tokend/tokend/internal/entra"
 	"github.com/tokend/tokend/store"
 )
@@ -29,7 +29,7 @@ import (
 type harness struct {
 	t     testing.TB
 	clk   *clock.Fake
-	em    *emulator.Emulator
+	em    *entraemu.Emulator
 	srv   *Server
 	sock  string
 	tcp   string // host:port
@@ -74,7 +74,7 @@ var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
 	h := &harness{t: t, clk: clock.NewFake(t0), store: &lockableStore{Memory: store.NewMemory()}}
-	em, err := emulator.New(emulator.Config{Clock: h.clk, Seed: 7})
+	em, err := entraemu.New(entraemu.Config{Clock: h.clk, Seed: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,13 +106,13 @@ flow = "password"
 client_id = %[2]q
 authority = %[3]q
 ca_file = %[4]q
-`, emulator.ConfidentialClientID, emulator.PublicClientID, em.Authority(), ca)))
+`, entraemu.ConfidentialClientID, entraemu.PublicClientID, em.Authority(), ca)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	if err := h.store.Set(ctx, "profile/app/client-secret", []byte(emulator.ClientSecret)); err != nil {
+	if err := h.store.Set(ctx, "profile/app/client-secret", []byte(entraemu.ClientSecret)); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := New(Config{

@@ -20,8 +20,8 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/config"
-	"github.com/tokend/tokend/internal/emulator"
 	"github.com/tokend/tokend/internal/entra"
 	"github.com/tokend/tokend/internal/idp"
 	"github.com/tokend/tokend/store"
@@ -58,7 +58,7 @@ func (b *blockingSource) Logout(context.Context) error { return nil }
 // against the emulator, and "slow": a browser profile whose sign-in blocks.
 type loginHarness struct {
 	t    *testing.T
-	em   *emulator.Emulator
+	em   *entraemu.Emulator
 	srv  *Server
 	sock string
 	slow *blockingSource
@@ -66,7 +66,7 @@ type loginHarness struct {
 
 func newLoginHarness(t *testing.T) *loginHarness {
 	t.Helper()
-	em, err := emulator.New(emulator.Config{})
+	em, err := entraemu.New(entraemu.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,15 +76,15 @@ func newLoginHarness(t *testing.T) *loginHarness {
 	t.Cleanup(func() { em.Close() })
 	var profiles strings.Builder
 	for name, flow := range map[string]string{"web": "browser", "dev": "device-code", "imp": "refresh-token", "user": "password", "slow": "browser"} {
-		fmt.Fprintf(&profiles, "[profiles.%s]\nflow = %q\nclient_id = %q\nauthority = %q\n\n", name, flow, emulator.PublicClientID, em.Authority())
+		fmt.Fprintf(&profiles, "[profiles.%s]\nflow = %q\nclient_id = %q\nauthority = %q\n\n", name, flow, entraemu.PublicClientID, em.Authority())
 	}
-	fmt.Fprintf(&profiles, "[profiles.app]\nflow = \"client-secret\"\nclient_id = %q\nauthority = %q\n", emulator.ConfidentialClientID, em.Authority())
+	fmt.Fprintf(&profiles, "[profiles.app]\nflow = \"client-secret\"\nclient_id = %q\nauthority = %q\n", entraemu.ConfidentialClientID, em.Authority())
 	cfg, err := config.Parse("test.toml", []byte(profiles.String()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	st := store.NewMemory()
-	st.Set(context.Background(), "profile/app/client-secret", []byte(emulator.ClientSecret))
+	st.Set(context.Background(), "profile/app/client-secret", []byte(entraemu.ClientSecret))
 	h := &loginHarness{t: t, em: em, slow: newBlockingSource()}
 	srv, err := New(Config{
 		Config: cfg,
@@ -180,7 +180,7 @@ var (
 )
 
 // browse plays the person's browser on the emulator's sign-in page.
-func browse(t *testing.T, em *emulator.Emulator, signIn string) {
+func browse(t *testing.T, em *entraemu.Emulator, signIn string) {
 	t.Helper()
 	resp, err := em.HTTPClient().Get(signIn)
 	if err != nil {
@@ -219,10 +219,10 @@ func TestLoginStreams(t *testing.T) {
 		}
 		browse(t, h.em, first.URL)
 		last := ev.next()
-		if last.Event != client.EventSignedIn || last.Result == nil || last.Result.Account != emulator.Username || last.Result.Profile != "web" {
+		if last.Event != client.EventSignedIn || last.Result == nil || last.Result.Account != entraemu.Username || last.Result.Profile != "web" {
 			t.Fatalf("last event = %+v", last)
 		}
-		if st := h.profileStatus("web"); st.State != client.StateReady || st.Account != emulator.Username {
+		if st := h.profileStatus("web"); st.State != client.StateReady || st.Account != entraemu.Username {
 			t.Errorf("status after sign-in = %+v", st)
 		}
 	})
@@ -232,15 +232,15 @@ func TestLoginStreams(t *testing.T) {
 		if first.Event != client.EventDeviceCode || !strings.Contains(first.Message, first.UserCode) || first.VerificationURI == "" || first.ExpiresOn == 0 {
 			t.Fatalf("first event = %+v", first)
 		}
-		if err := h.em.ApproveDeviceCode(first.UserCode, emulator.SecondUsername); err != nil {
+		if err := h.em.ApproveDeviceCode(first.UserCode, entraemu.SecondUsername); err != nil {
 			t.Fatal(err)
 		}
-		if last := ev.next(); last.Event != client.EventSignedIn || last.Result.Account != emulator.SecondUsername {
+		if last := ev.next(); last.Event != client.EventSignedIn || last.Result.Account != entraemu.SecondUsername {
 			t.Fatalf("last event = %+v", last)
 		}
 	})
 	t.Run("cancelled in the browser", func(t *testing.T) {
-		h.em.NextAuthorize(emulator.AuthorizeCancel)
+		h.em.NextAuthorize(entraemu.AuthorizeCancel)
 		ev := readEvents(t, h.login(testContext(t), client.LoginRequest{Profile: "web"}, true))
 		browse(t, h.em, ev.next().URL)
 		last := ev.next()
@@ -249,7 +249,7 @@ func TestLoginStreams(t *testing.T) {
 			t.Fatalf("last event = %+v", last)
 		}
 		// The earlier sign-in stands.
-		if st := h.profileStatus("web"); st.State != client.StateReady || st.Account != emulator.Username {
+		if st := h.profileStatus("web"); st.State != client.StateReady || st.Account != entraemu.Username {
 			t.Errorf("status after a cancelled sign-in = %+v", st)
 		}
 	})
@@ -261,9 +261,9 @@ func TestLoginStreams(t *testing.T) {
 		}
 	})
 	t.Run("plain flows answer JSON", func(t *testing.T) {
-		resp := h.login(testContext(t), client.LoginRequest{Profile: "app", ClientSecret: emulator.ClientSecret}, true)
+		resp := h.login(testContext(t), client.LoginRequest{Profile: "app", ClientSecret: entraemu.ClientSecret}, true)
 		var r client.LoginResult
-		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" || json.NewDecoder(resp.Body).Decode(&r) != nil || r.Account != emulator.ConfidentialClientID {
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" || json.NewDecoder(resp.Body).Decode(&r) != nil || r.Account != entraemu.ConfidentialClientID {
 			t.Fatalf("client-secret sign-in: %d %s %+v", resp.StatusCode, resp.Header.Get("Content-Type"), r)
 		}
 	})
@@ -286,7 +286,7 @@ func TestLoginRefused(t *testing.T) {
 		{"unknown profile", client.LoginRequest{Profile: "nope"}, true, 404, client.CodeUnknownProfile, `no profile "nope"`},
 		{"no refresh token", client.LoginRequest{Profile: "imp"}, false, 400, client.CodeInvalidRequest, "a refresh token is required: pipe one to `token login imp --refresh-token-stdin`"},
 		{"bad refresh token", client.LoginRequest{Profile: "imp", RefreshToken: "nope"}, false, 409, client.CodeLoginRequired, "AADSTS9002313"},
-		{"wrong password", client.LoginRequest{Profile: "user", Username: emulator.Username, Password: "nope"}, false, 409, client.CodeLoginRequired,
+		{"wrong password", client.LoginRequest{Profile: "user", Username: entraemu.Username, Password: "nope"}, false, 409, client.CodeLoginRequired,
 			"check the user name and password, then run `token login user --username USER --password-stdin` again"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/config"
-	"github.com/tokend/tokend/internal/emulator"
 )
 
 // TestReload: a new profile set applies without a restart. Unchanged
@@ -17,7 +17,7 @@ import (
 // once, a removed one is gone along with its capabilities.
 func TestReload(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
-	h.post("/v1/login", client.LoginRequest{Profile: "user", Username: emulator.Username, Password: emulator.Password})
+	h.post("/v1/login", client.LoginRequest{Profile: "user", Username: entraemu.Username, Password: entraemu.Password})
 	h.waitReady("app")
 	appTok := h.get("/v1/token?profile=app").token(t)
 	r := h.post("/v1/capabilities", client.CapabilityRequest{Profile: "user"})
@@ -49,7 +49,7 @@ flow = "client-secret"
 client_id = %[1]q
 authority = %[3]q
 ca_file = %[4]q
-`, emulator.ConfidentialClientID, emulator.PublicClientID, h.em.Authority(), ca, appCfg.CAFile))
+`, entraemu.ConfidentialClientID, entraemu.PublicClientID, h.em.Authority(), ca, appCfg.CAFile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,12 +6,12 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/client"
-	"github.com/tokend/tokend/internal/emulator"
+	"github.com/tokend/tokend/entraemu"
 )
 
 // idpRequests is how many requests reached the emulator's token endpoint,
 // answered or faulted.
-func idpRequests(em *emulator.Emulator) int {
+func idpRequests(em *entraemu.Emulator) int {
 	n := 0
 	for k, v := range em.Counts() {
 		switch k {
@@ -29,7 +29,7 @@ func idpRequests(em *emulator.Emulator) int {
 func TestOutage(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	h.em.SetLifetime(75*time.Minute, 75*time.Minute) // 2×(30+2) min must fit in the life left at refresh
-	h.post("/v1/login", client.LoginRequest{Profile: "user", Username: emulator.Username, Password: emulator.Password})
+	h.post("/v1/login", client.LoginRequest{Profile: "user", Username: entraemu.Username, Password: entraemu.Password})
 	h.waitReady("app")
 	// Take fresh 75-minute tokens, then jump to their refresh time.
 	h.clk.Advance(90 * time.Minute)
@@ -39,7 +39,7 @@ func TestOutage(t *testing.T) {
 		before[p] = h.get("/v1/token?profile=" + p).token(t)
 	}
 	h.clk.Set(h.srv.profile("app").slot(normScopes(h.srv.profile("app").cfg.Scopes)).nextAt())
-	h.em.FailNext(1_000_000, emulator.Fault{Status: 503})
+	h.em.FailNext(1_000_000, entraemu.Fault{Status: 503})
 	start, reqs := h.clk.Now(), idpRequests(h.em)
 	for h.clk.Now().Before(start.Add(30 * time.Minute)) {
 		h.clk.Advance(5 * time.Second)
@@ -58,7 +58,7 @@ func TestOutage(t *testing.T) {
 	if retries > 2*20 {
 		t.Errorf("%d retries in a 30-minute outage: backoff is not backing off", retries)
 	}
-	h.em.FailNext(0, emulator.Fault{})
+	h.em.FailNext(0, entraemu.Fault{})
 	recovered := h.clk.Now()
 	for {
 		h.clk.Advance(5 * time.Second)
@@ -81,7 +81,7 @@ func TestRetryAfter(t *testing.T) {
 	h.waitReady("app")
 	app := h.srv.profile("app")
 	due := app.slot(normScopes(app.cfg.Scopes)).nextAt()
-	h.em.FailNext(1, emulator.Fault{Status: 429, RetryAfter: 120 * time.Second})
+	h.em.FailNext(1, entraemu.Fault{Status: 429, RetryAfter: 120 * time.Second})
 	h.clk.Set(due)
 	h.settle()
 	if c := h.em.Counts(); c["faulted"] != 1 {
@@ -156,7 +156,7 @@ func TestSoak(t *testing.T) {
 	}
 	h := newHarness(t, harnessOpts{})
 	login := func() {
-		r := h.post("/v1/login", client.LoginRequest{Profile: "user", Username: emulator.Username, Password: emulator.Password})
+		r := h.post("/v1/login", client.LoginRequest{Profile: "user", Username: entraemu.Username, Password: entraemu.Password})
 		if r.status != 200 {
 			t.Fatalf("login: %d %s", r.status, r.body)
 		}
@@ -176,22 +176,22 @@ func TestSoak(t *testing.T) {
 			seen = n
 			switch x := rng.Float64(); {
 			case x < 0.05:
-				h.em.FailNext(1, emulator.Fault{Status: 503})
+				h.em.FailNext(1, entraemu.Fault{Status: 503})
 				faults++
 			case x < 0.06:
-				h.em.FailNext(1, emulator.Fault{Status: 429, RetryAfter: time.Duration(30+rng.IntN(270)) * time.Second})
+				h.em.FailNext(1, entraemu.Fault{Status: 429, RetryAfter: time.Duration(30+rng.IntN(270)) * time.Second})
 				throttles++
 			default:
-				h.em.FailNext(0, emulator.Fault{})
+				h.em.FailNext(0, entraemu.Fault{})
 			}
 		}
 		now := h.clk.Now()
 		if !revoked && !now.Before(revokeAt) {
-			h.em.RevokeUser(emulator.Username)
+			h.em.RevokeUser(entraemu.Username)
 			revoked = true
 		}
 		if revoked && !now.Before(reloginAt) && h.profileStatus("user").State == client.StateLoginRequired {
-			h.em.FailNext(0, emulator.Fault{})
+			h.em.FailNext(0, entraemu.Fault{})
 			login()
 		}
 		h.clk.Advance(10 * time.Second)
@@ -236,10 +236,10 @@ func TestSoak(t *testing.T) {
 func TestLoginRequiredNotifies(t *testing.T) {
 	got := make(chan string, 10)
 	h := newHarness(t, harnessOpts{onLoginRequired: func(p, fix string) { got <- p + ": " + fix }})
-	h.post("/v1/login", client.LoginRequest{Profile: "user", Username: emulator.Username, Password: emulator.Password})
+	h.post("/v1/login", client.LoginRequest{Profile: "user", Username: entraemu.Username, Password: entraemu.Password})
 	h.waitReady("app")
 	appBefore := h.profileStatus("app").Counters.Refreshes
-	h.em.RevokeUser(emulator.Username)
+	h.em.RevokeUser(entraemu.Username)
 	for range 6 {
 		h.clk.Advance(30 * time.Minute)
 		h.settle()

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/client"
-	"github.com/tokend/tokend/internal/emulator"
+	"github.com/tokend/tokend/entraemu"
 )
 
 // stream is an open GET /v1/watch.
@@ -135,7 +135,7 @@ func TestWatchRotation(t *testing.T) {
 	if ev := s.next(t, time.Second); ev.Type != client.EventState || ev.State != client.StateLoginRequired || ev.Profile != "app" {
 		t.Fatalf("after logout: %+v", ev)
 	}
-	if r := h.post("/v1/login", client.LoginRequest{Profile: "app", ClientSecret: emulator.ClientSecret}); r.status != 200 {
+	if r := h.post("/v1/login", client.LoginRequest{Profile: "app", ClientSecret: entraemu.ClientSecret}); r.status != 200 {
 		t.Fatalf("login: %d %s", r.status, r.body)
 	}
 	if ev := s.next(t, time.Second); ev.Type != client.EventRotated || ev.State != client.StateReady || ev.Account == "" {
@@ -150,7 +150,7 @@ func TestWatchOutage(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	h.waitReady("app")
 	s := watch(t, h.unix, "http://tokend/v1/watch?profile=app", nil)
-	h.em.FailNext(1_000_000, emulator.Fault{Status: 503})
+	h.em.FailNext(1_000_000, entraemu.Fault{Status: 503})
 	h.clk.Set(time.Unix(h.profileStatus("app").NextRefresh+1, 0))
 	ev := s.next(t, time.Second)
 	if ev.Type != client.EventState || ev.State != client.StateError || ev.Error == "" {
@@ -165,7 +165,7 @@ func TestWatchOutage(t *testing.T) {
 		t.Fatalf("only %d more failed refreshes", n)
 	}
 	s.quiet(t, 50*time.Millisecond)
-	h.em.FailNext(0, emulator.Fault{})
+	h.em.FailNext(0, entraemu.Fault{})
 	h.clk.Advance(backoffMax)
 	if ev := s.next(t, time.Second); ev.Type != client.EventRotated || ev.State != client.StateReady {
 		t.Fatalf("recovery: %+v", ev)
@@ -185,11 +185,11 @@ func TestWatchSelection(t *testing.T) {
 		t.Fatalf("TCP watcher: %+v", ev)
 	}
 	onlyUser.quiet(t, 50*time.Millisecond)
-	r := h.post("/v1/login", client.LoginRequest{Profile: "user", Username: emulator.Username, Password: emulator.Password})
+	r := h.post("/v1/login", client.LoginRequest{Profile: "user", Username: entraemu.Username, Password: entraemu.Password})
 	if r.status != 200 {
 		t.Fatalf("login: %d %s", r.status, r.body)
 	}
-	if ev := onlyUser.next(t, time.Second); ev.Profile != "user" || ev.Account != emulator.Username {
+	if ev := onlyUser.next(t, time.Second); ev.Profile != "user" || ev.Account != entraemu.Username {
 		t.Fatalf("user watcher: %+v", ev)
 	}
 	tcpApp.quiet(t, 50*time.Millisecond)

@@ -8,8 +8,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/config"
-	"github.com/tokend/tokend/internal/emulator"
 )
 
 func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -29,7 +29,7 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		*dir = filepath.Join(sd, "emulator")
 	}
-	em, err := emulator.New(emulator.Config{Dir: *dir})
+	em, err := entraemu.New(entraemu.Config{Dir: *dir})
 	if err != nil {
 		return err
 	}
@@ -52,7 +52,7 @@ authority = %q
 ca_file = %q
 # then: printf %%s %q | token login emu --client-secret-stdin
 
-`, emulator.ConfidentialClientID, em.Authority(), fx.CAFile, emulator.ClientSecret)
+`, entraemu.ConfidentialClientID, em.Authority(), fx.CAFile, entraemu.ClientSecret)
 	fmt.Fprintln(stderr, "emulator running; Ctrl-C stops it")
 	<-ctx.Done()
 	return nil
@@ -60,7 +60,7 @@ ca_file = %q
 
 // writeFixture writes the fixture, authority included, to DIR/fixture.json
 // so that scripts can find a running emulator.
-func writeFixture(dir string, fx emulator.Fixture) ([]byte, error) {
+func writeFixture(dir string, fx entraemu.Fixture) ([]byte, error) {
 	b, err := json.MarshalIndent(fx, "", "  ")
 	if err != nil {
 		return nil, err

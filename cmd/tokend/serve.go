@@ -17,8 +17,8 @@ import (
 
 	"github.com/tokend/tokend/client"
 	"github.com/tokend/tokend/daemon"
+	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/config"
-	"github.com/tokend/tokend/internal/emulator"
 	"github.com/tokend/tokend/internal/entra"
 	"github.com/tokend/tokend/internal/safesocket"
 	"github.com/tokend/tokend/store"
@@ -63,7 +63,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Warn(w)
 	}
 
-	var em *emulator.Emulator
+	var em *entraemu.Emulator
 	if *emu {
 		if em, err = startEmulator(ctx, cfg, st, stateDir, log); err != nil {
 			return err
@@ -91,7 +91,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer srv.Close()
 	if em != nil {
-		if err := srv.Login(ctx, "demo-user", client.LoginRequest{Username: emulator.Username, Password: emulator.Password}); err != nil {
+		if err := srv.Login(ctx, "demo-user", client.LoginRequest{Username: entraemu.Username, Password: entraemu.Password}); err != nil {
 			return fmt.Errorf("sign demo-user in to the emulator: %w", err)
 		}
 	}
@@ -131,7 +131,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	log.Info("tokend ready", "version", version(), "store", backend, "listeners", strings.Join(addrs, ", "))
 	if em != nil {
 		fmt.Fprintf(stderr, "\nEntra ID emulator at %s (CA: %s)\nProfiles ready: demo (client secret), demo-user (%s, signed in)\nNext, in another terminal:\n  token get demo\n  token status\n\n",
-			em.Authority(), em.Fixture().CAFile, emulator.Username)
+			em.Authority(), em.Fixture().CAFile, entraemu.Username)
 	}
 
 	var first error
@@ -145,9 +145,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 // startEmulator runs the emulator in-process and adds the demo profiles.
-func startEmulator(ctx context.Context, cfg *config.Config, st store.Backend, stateDir string, log *slog.Logger) (*emulator.Emulator, error) {
+func startEmulator(ctx context.Context, cfg *config.Config, st store.Backend, stateDir string, log *slog.Logger) (*entraemu.Emulator, error) {
 	dir := filepath.Join(stateDir, "emulator")
-	em, err := emulator.New(emulator.Config{Dir: dir, Logger: log.With("component", "emulator")})
+	em, err := entraemu.New(entraemu.Config{Dir: dir, Logger: log.With("component", "emulator")})
 	if err != nil {
 		return nil, fmt.Errorf("emulator: %w", err)
 	}
@@ -160,7 +160,7 @@ func startEmulator(ctx context.Context, cfg *config.Config, st store.Backend, st
 		return nil, err
 	}
 	addDemoProfiles(cfg, em, log)
-	if err := st.Set(ctx, "profile/demo/client-secret", []byte(emulator.ClientSecret)); err != nil {
+	if err := st.Set(ctx, "profile/demo/client-secret", []byte(entraemu.ClientSecret)); err != nil {
 		em.Close()
 		return nil, err
 	}
@@ -176,10 +176,10 @@ func startEmulator(ctx context.Context, cfg *config.Config, st store.Backend, st
 }
 
 // addDemoProfiles adds the --emulator profiles "demo" and "demo-user" to cfg.
-func addDemoProfiles(cfg *config.Config, em *emulator.Emulator, log *slog.Logger) {
+func addDemoProfiles(cfg *config.Config, em *entraemu.Emulator, log *slog.Logger) {
 	for _, p := range []*config.Profile{
-		{Name: "demo", Flow: "client-secret", ClientID: emulator.ConfidentialClientID},
-		{Name: "demo-user", Flow: "password", ClientID: emulator.PublicClientID},
+		{Name: "demo", Flow: "client-secret", ClientID: entraemu.ConfidentialClientID},
+		{Name: "demo-user", Flow: "password", ClientID: entraemu.PublicClientID},
 	} {
 		if _, taken := cfg.Profiles[p.Name]; taken {
 			log.Warn("--emulator replaces the profile of the same name in the config", "profile", p.Name)
@@ -197,7 +197,7 @@ func addDemoProfiles(cfg *config.Config, em *emulator.Emulator, log *slog.Logger
 
 // reloadOnHUP re-reads the config on SIGHUP and applies its profiles. A
 // config that does not load is logged and changes nothing.
-func reloadOnHUP(ctx context.Context, path string, mustExist bool, srv *daemon.Server, em *emulator.Emulator, old *config.Config, log *slog.Logger) {
+func reloadOnHUP(ctx context.Context, path string, mustExist bool, srv *daemon.Server, em *entraemu.Emulator, old *config.Config, log *slog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

@@ -17,9 +17,9 @@ import (
 
 	"github.com/tokend/tokend/client"
 	"github.com/tokend/tokend/daemon"
+	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/clock"
 	"github.com/tokend/tokend/internal/config"
-	"github.com/tokend/tokend/internal/emulator"
 	"github.com/tokend/tokend/internal/entra"
 	"github.com/tokend/tokend/store"
 )
@@ -71,7 +71,7 @@ func run(m *testing.M) int {
 // tokend is a daemon in this process on the real emulator, through real
 // MSAL, with profile "app" (client secret, a Databricks workspace).
 type tokend struct {
-	em   *emulator.Emulator
+	em   *entraemu.Emulator
 	srv  *daemon.Server
 	sock string
 	tcp  string
@@ -86,7 +86,7 @@ func startTokend(t *testing.T, clk *clock.Fake) *tokend {
 	if clk != nil {
 		c = clk
 	}
-	em, err := emulator.New(emulator.Config{Clock: c})
+	em, err := entraemu.New(entraemu.Config{Clock: c})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,12 +111,12 @@ client_id = %q
 authority = %q
 ca_file = %q
 databricks_host = %q
-`, emulator.ConfidentialClientID, em.Authority(), ca, workspace)))
+`, entraemu.ConfidentialClientID, em.Authority(), ca, workspace)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	st := store.NewMemory()
-	if err := st.Set(t.Context(), "profile/app/client-secret", []byte(emulator.ClientSecret)); err != nil {
+	if err := st.Set(t.Context(), "profile/app/client-secret", []byte(entraemu.ClientSecret)); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := daemon.New(daemon.Config{

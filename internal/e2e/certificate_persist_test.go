@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tokend/tokend/internal/emulator"
+	"github.com/tokend/tokend/entraemu"
 )
 
 // TestCertificatePersists: a certificate signed in from a PFX survives a
@@ -25,7 +25,7 @@ func TestCertificatePersists(t *testing.T) {
 	for _, backend := range stores(t) {
 		t.Run(backend, func(t *testing.T) {
 			m := newMachine(t, backend)
-			if err := m.em.RegisterClientCertificate(emulator.ConfidentialClientID, read("cert.pem")); err != nil {
+			if err := m.em.RegisterClientCertificate(entraemu.ConfidentialClientID, read("cert.pem")); err != nil {
 				t.Fatal(err)
 			}
 			dir := t.TempDir()
@@ -33,7 +33,7 @@ func TestCertificatePersists(t *testing.T) {
 			os.WriteFile(ca, m.em.CAPEM(), 0o600)
 			cfg := filepath.Join(dir, "config.toml")
 			os.WriteFile(cfg, fmt.Appendf(nil, "[daemon]\nstore = %q\nhttp = \"\"\n\n[profiles.sp]\nflow = \"client-certificate\"\nclient_id = %q\nauthority = %q\nca_file = %q\n",
-				backend, emulator.ConfidentialClientID, m.em.Authority(), ca), 0o600)
+				backend, entraemu.ConfidentialClientID, m.em.Authority(), ca), 0o600)
 			m.env = append(m.env, "TOKEND_CONFIG="+cfg)
 			pfx := filepath.Join(dir, "sp.pfx")
 			os.WriteFile(pfx, read("modern.pfx"), 0o600)

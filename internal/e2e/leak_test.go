@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/client"
-	"github.com/tokend/tokend/internal/emulator"
+	"github.com/tokend/tokend/entraemu"
 )
 
 // tcpMachine is a machine whose daemon also listens on loopback TCP, with
@@ -51,8 +51,8 @@ client_id = %[2]q
 authority = %[3]q
 ca_file = %[4]q
 databricks_host = "https://adb-1.1.azuredatabricks.net"
-%[5]s`, emulator.PublicClientID, emulator.ConfidentialClientID, m.em.Authority(), ca,
-		strings.NewReplacer("${CLIENT_ID}", emulator.PublicClientID, "${AUTHORITY}", m.em.Authority(), "${CA_FILE}", ca).Replace(extra)), 0o600)
+%[5]s`, entraemu.PublicClientID, entraemu.ConfidentialClientID, m.em.Authority(), ca,
+		strings.NewReplacer("${CLIENT_ID}", entraemu.PublicClientID, "${AUTHORITY}", m.em.Authority(), "${CA_FILE}", ca).Replace(extra)), 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,8 +158,8 @@ func TestLogsLeakNothing(t *testing.T) {
 			// Sign-ins: password, client secret, device code, and a refresh
 			// token the identity provider refuses.
 			run("", 4, "get", "user")
-			run(emulator.Password+"\n", 0, "login", "user", "--username", emulator.Username, "--password-stdin")
-			run(emulator.ClientSecret+"\n", 0, "login", "app", "--client-secret-stdin")
+			run(entraemu.Password+"\n", 0, "login", "user", "--username", entraemu.Username, "--password-stdin")
+			run(entraemu.ClientSecret+"\n", 0, "login", "app", "--client-secret-stdin")
 			bogus := make([]byte, 48)
 			rand.Read(bogus)
 			bogusRT := "1.AR" + base64.RawURLEncoding.EncodeToString(bogus)
@@ -255,16 +255,16 @@ func TestLogsLeakNothing(t *testing.T) {
 			run("", 0, "exec", "app", "--", "sh", "-c", `echo "$IDENTITY_HEADER"`)
 
 			// Trouble: an identity-provider outage, a revoked sign-in.
-			m.em.FailNext(50, emulator.Fault{Status: 503})
+			m.em.FailNext(50, entraemu.Fault{Status: 503})
 			run("", 5, "get", "app", "--scope", "api://outage/.default")
-			m.em.FailNext(0, emulator.Fault{})
-			m.em.RevokeUser(emulator.Username)
+			m.em.FailNext(0, entraemu.Fault{})
+			m.em.RevokeUser(entraemu.Username)
 			run("", 4, "get", "user", "--scope", "api://revoked/.default")
 			run("", 0, "logout", "dev")
 			m.stop()
 
 			logs := m.logs.String()
-			secrets := append(m.em.Issued(), emulator.ClientSecret, emulator.Password, bogusRT)
+			secrets := append(m.em.Issued(), entraemu.ClientSecret, entraemu.Password, bogusRT)
 			secrets = append(secrets, capRE.FindAllString(stdouts.String(), -1)...)
 			if len(m.em.Issued()) < 10 {
 				t.Fatalf("only %d secrets issued: the flows did not run", len(m.em.Issued()))

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/client"
-	"github.com/tokend/tokend/internal/emulator"
+	"github.com/tokend/tokend/entraemu"
 )
 
 // TestSIGTERMDrains: SIGTERM while 200 requests are in flight (each waiting
@@ -19,8 +19,8 @@ import (
 func TestSIGTERMDrains(t *testing.T) {
 	m := newMachine(t, "file")
 	m.start()
-	m.mustToken(emulator.ClientSecret+"\n", "login", "app", "--client-secret-stdin")
-	m.em.FailNext(1000, emulator.Fault{Delay: 300 * time.Millisecond})
+	m.mustToken(entraemu.ClientSecret+"\n", "login", "app", "--client-secret-stdin")
+	m.em.FailNext(1000, entraemu.Fault{Delay: 300 * time.Millisecond})
 
 	c := client.New(m.sock)
 	const n = 200
@@ -64,7 +64,7 @@ func TestSIGTERMDrains(t *testing.T) {
 func TestSIGHUPReload(t *testing.T) {
 	m := newMachine(t, "file")
 	m.start()
-	m.mustToken(emulator.ClientSecret+"\n", "login", "app", "--client-secret-stdin")
+	m.mustToken(entraemu.ClientSecret+"\n", "login", "app", "--client-secret-stdin")
 	before := m.mustToken("", "get", "app")
 	cfg, err := os.ReadFile(m.config)
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/tokend/tokend/internal/emulator"
+	"github.com/tokend/tokend/entraemu"
 )
 
 const otherUserName = "tokend-other"
@@ -64,7 +64,7 @@ func TestOtherUser(t *testing.T) {
 	uid, gid := otherUser(t)
 	m := tcpMachine(t, "")
 	m.start()
-	m.mustToken(emulator.ClientSecret+"\n", "login", "app", "--client-secret-stdin")
+	m.mustToken(entraemu.ClientSecret+"\n", "login", "app", "--client-secret-stdin")
 	ownerToken := strings.TrimSpace(m.mustToken("", "get", "app"))
 	capOut := m.mustToken("", "env", "app")
 	capID := regexpFind(t, `tokend capability ([0-9a-f]{16})`, capOut)
@@ -262,6 +262,6 @@ func TestSocketRefusals(t *testing.T) {
 		})
 	}
 	// The first daemon is untouched.
-	m.mustToken(emulator.ClientSecret+"\n", "login", "app", "--client-secret-stdin")
+	m.mustToken(entraemu.ClientSecret+"\n", "login", "app", "--client-secret-stdin")
 	m.mustToken("", "get", "app")
 }

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokend/tokend/internal/emulator"
+	"github.com/tokend/tokend/entraemu"
 )
 
 // machine is one user's machine for the persistence tests: an emulator
@@ -21,7 +21,7 @@ import (
 // directory, and the real binaries.
 type machine struct {
 	t      *testing.T
-	em     *emulator.Emulator
+	em     *entraemu.Emulator
 	env    []string
 	sock   string
 	state  string
@@ -32,7 +32,7 @@ type machine struct {
 
 func newMachine(t *testing.T, storeBackend string) *machine {
 	t.Helper()
-	em, err := emulator.New(emulator.Config{})
+	em, err := entraemu.New(entraemu.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ flow = "client-secret"
 client_id = %q
 authority = %q
 ca_file = %q
-`, storeBackend, emulator.PublicClientID, em.Authority(), ca, emulator.ConfidentialClientID, em.Authority(), ca), 0o600)
+`, storeBackend, entraemu.PublicClientID, em.Authority(), ca, entraemu.ConfidentialClientID, em.Authority(), ca), 0o600)
 	m := &machine{t: t, em: em, sock: filepath.Join(sockDir, "s.sock"), state: filepath.Join(dir, "state"), config: cfg}
 	m.env = append(os.Environ(),
 		"TOKEND_CONFIG="+cfg,
@@ -145,8 +145,8 @@ func TestRestartKeepsSignIn(t *testing.T) {
 			if _, errs, code := m.token("", "get", "user"); code != 4 || !strings.Contains(errs, "token login user") {
 				t.Fatalf("before login: exit %d %s", code, errs)
 			}
-			m.mustToken(emulator.Password+"\n", "login", "user", "--username", emulator.Username, "--password-stdin")
-			m.mustToken(emulator.ClientSecret+"\n", "login", "app", "--client-secret-stdin")
+			m.mustToken(entraemu.Password+"\n", "login", "user", "--username", entraemu.Username, "--password-stdin")
+			m.mustToken(entraemu.ClientSecret+"\n", "login", "app", "--client-secret-stdin")
 			first := m.mustToken("", "get", "user")
 			m.stop()
 
@@ -163,7 +163,7 @@ func TestRestartKeepsSignIn(t *testing.T) {
 			}
 			m.stop()
 
-			secrets := append(m.em.Issued(), emulator.ClientSecret, emulator.Password)
+			secrets := append(m.em.Issued(), entraemu.ClientSecret, entraemu.Password)
 			if hit := grepDir(t, m.state, secrets); hit != "" {
 				t.Errorf("state dir holds an issued secret in plaintext: %s", hit)
 			}
@@ -196,8 +196,8 @@ func TestRestartKeepsSignIn(t *testing.T) {
 func TestCorruptSignIn(t *testing.T) {
 	m := newMachine(t, "file")
 	m.start()
-	m.mustToken(emulator.Password+"\n", "login", "user", "--username", emulator.Username, "--password-stdin")
-	m.mustToken(emulator.ClientSecret+"\n", "login", "app", "--client-secret-stdin")
+	m.mustToken(entraemu.Password+"\n", "login", "user", "--username", entraemu.Username, "--password-stdin")
+	m.mustToken(entraemu.ClientSecret+"\n", "login", "app", "--client-secret-stdin")
 	m.stop()
 	f := filepath.Join(m.state, "secrets", "profile%2Fuser%2Fmsal-cache.sealed")
 	data, err := os.ReadFile(f)
@@ -217,7 +217,7 @@ func TestCorruptSignIn(t *testing.T) {
 	if !strings.Contains(st, `"state": "login_required"`) {
 		t.Errorf("status does not show login_required:\n%s", st)
 	}
-	m.mustToken(emulator.Password+"\n", "login", "user", "--username", emulator.Username, "--password-stdin")
+	m.mustToken(entraemu.Password+"\n", "login", "user", "--username", entraemu.Username, "--password-stdin")
 	m.mustToken("", "get", "user")
 }
 
@@ -227,7 +227,7 @@ func TestWrongFileKey(t *testing.T) {
 	m := newMachine(t, "file")
 	m.env = append(m.env, "TOKEND_STORE_PASSPHRASE=first")
 	m.start()
-	m.mustToken(emulator.Password+"\n", "login", "user", "--username", emulator.Username, "--password-stdin")
+	m.mustToken(entraemu.Password+"\n", "login", "user", "--username", entraemu.Username, "--password-stdin")
 	m.stop()
 	before := dirContent(t, filepath.Join(m.state, "secrets"))
 
@@ -237,7 +237,7 @@ func TestWrongFileKey(t *testing.T) {
 	if code == 0 || !strings.Contains(errs, "sealed with another key") {
 		t.Fatalf("wrong key: exit %d: %s", code, errs)
 	}
-	if _, errs, code := m.token(emulator.Password+"\n", "login", "user", "--username", emulator.Username, "--password-stdin"); code == 0 {
+	if _, errs, code := m.token(entraemu.Password+"\n", "login", "user", "--username", entraemu.Username, "--password-stdin"); code == 0 {
 		t.Fatalf("login under the wrong key succeeded: %s", errs)
 	}
 	st := m.mustToken("", "status", "-o", "json")
@@ -256,7 +256,7 @@ func TestWrongFileKey(t *testing.T) {
 func TestCrashDuringRotation(t *testing.T) {
 	m := newMachine(t, "file")
 	m.start()
-	m.mustToken(emulator.Password+"\n", "login", "user", "--username", emulator.Username, "--password-stdin")
+	m.mustToken(entraemu.Password+"\n", "login", "user", "--username", entraemu.Username, "--password-stdin")
 	m.stop()
 	trials := 100
 	if testing.Short() {

@@ -19,7 +19,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/tokend/tokend/client"
-	"github.com/tokend/tokend/internal/emulator"
+	"github.com/tokend/tokend/entraemu"
 )
 
 // TestServiceScripts runs testdata/service/*.txtar: the service identities
@@ -80,9 +80,9 @@ func TestServiceScripts(t *testing.T) {
 func svcVars(ts *testscript.TestScript) func(string) (string, bool) {
 	fixed := map[string]string{
 		"WORK": ts.Getenv("WORK"), "WORKSPACE": ts.Getenv("WORKSPACE"), "WORKSPACE_RID": workspaceRID,
-		"MI_HEADER": emulator.ManagedIdentityHeader, "MI_PATH": emulator.ManagedIdentityPath,
-		"UAMI_CLIENT_ID": emulator.UserAssignedClientID, "UAMI_RESOURCE_ID": emulator.UserAssignedResourceID,
-		"WORKLOAD_CLIENT_ID": emulator.WorkloadClientID, "CONFIDENTIAL_CLIENT_ID": emulator.ConfidentialClientID,
+		"MI_HEADER": entraemu.ManagedIdentityHeader, "MI_PATH": entraemu.ManagedIdentityPath,
+		"UAMI_CLIENT_ID": entraemu.UserAssignedClientID, "UAMI_RESOURCE_ID": entraemu.UserAssignedResourceID,
+		"WORKLOAD_CLIENT_ID": entraemu.WorkloadClientID, "CONFIDENTIAL_CLIENT_ID": entraemu.ConfidentialClientID,
 	}
 	var fromEmulator map[string]string
 	return func(k string) (string, bool) {
@@ -201,7 +201,7 @@ func fedToken(ts *testscript.TestScript, neg bool, args []string) {
 const workspaceRID = "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/tokend/providers/Microsoft.Databricks/workspaces/tokend-e2e"
 
 // workspace start [-admin] runs a fake Azure Databricks workspace
-// (emulator.Workspace: it verifies tokens with the emulator's JWKS) and
+// (entraemu.Workspace: it verifies tokens with the emulator's JWKS) and
 // sets $WORKSPACE to its URL; -admin makes it require the SP-admin headers
 // of service principals. workspace call [-drop HEADER] FILE calls its SCIM
 // Me endpoint with the header lines in FILE (minus HEADER) and prints the
@@ -219,7 +219,7 @@ func workspaceCmd(ts *testscript.TestScript, neg bool, args []string) {
 	switch args[0] {
 	case "start":
 		fx, hc := emulatorFixture(ts)
-		ws := &emulator.Workspace{Authority: fx.Authority, HTTPClient: hc, ResourceID: workspaceRID, RequireAdminHeaders: *adminOnly}
+		ws := &entraemu.Workspace{Authority: fx.Authority, HTTPClient: hc, ResourceID: workspaceRID, RequireAdminHeaders: *adminOnly}
 		srv := httptest.NewServer(ws)
 		ts.Defer(srv.Close)
 		ts.Setenv("WORKSPACE", srv.URL)
@@ -227,7 +227,7 @@ func workspaceCmd(ts *testscript.TestScript, neg bool, args []string) {
 		if fs.NArg() != 1 {
 			ts.Fatalf("usage: workspace call [-drop HEADER] FILE")
 		}
-		req, _ := http.NewRequest(http.MethodGet, ts.Getenv("WORKSPACE")+emulator.WorkspaceMePath, nil)
+		req, _ := http.NewRequest(http.MethodGet, ts.Getenv("WORKSPACE")+entraemu.WorkspaceMePath, nil)
 		sc := bufio.NewScanner(strings.NewReader(ts.ReadFile(fs.Arg(0))))
 		for sc.Scan() {
 			k, v, ok := strings.Cut(sc.Text(), ": ")

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/config"
-	"github.com/tokend/tokend/internal/emulator"
 	"github.com/tokend/tokend/internal/idp"
 	"github.com/tokend/tokend/store"
 )
@@ -132,8 +132,8 @@ func slicesRepeat(s string, n int) []string {
 	return out
 }
 
-func certProfile(em *emulator.Emulator, sendX5C bool) *config.Profile {
-	return &config.Profile{Name: "p", Flow: "client-certificate", ClientID: emulator.ConfidentialClientID, Authority: em.Authority(),
+func certProfile(em *entraemu.Emulator, sendX5C bool) *config.Profile {
+	return &config.Profile{Name: "p", Flow: "client-certificate", ClientID: entraemu.ConfidentialClientID, Authority: em.Authority(),
 		Scopes: []string{config.DatabricksScope}, Cloud: "public", SendX5C: sendX5C}
 }
 
@@ -141,7 +141,7 @@ func certProfile(em *emulator.Emulator, sendX5C bool) *config.Profile {
 // against the emulator, which verifies the assertion.
 func TestCertificateFlow(t *testing.T) {
 	em := startEmulator(t)
-	if err := em.RegisterClientCertificate(emulator.ConfidentialClientID, pkcs12File(t, "cert.pem")); err != nil {
+	if err := em.RegisterClientCertificate(entraemu.ConfidentialClientID, pkcs12File(t, "cert.pem")); err != nil {
 		t.Fatal(err)
 	}
 	st := store.NewMemory()
@@ -158,10 +158,10 @@ func TestCertificateFlow(t *testing.T) {
 		t.Fatalf("before login: %v", err)
 	}
 	tok, err := src.Login(testCtx(t, 30*time.Second), idp.LoginRequest{Certificate: pkcs12File(t, "modern.pfx"), CertificatePassword: "pfx-password"})
-	if err != nil || tok.Account != emulator.ConfidentialClientID || tok.TenantID != emulator.TenantID {
+	if err != nil || tok.Account != entraemu.ConfidentialClientID || tok.TenantID != entraemu.TenantID {
 		t.Fatalf("Login = %+v, %v", tok, err)
 	}
-	if c := jwtClaims(t, tok.AccessToken); c["appidacr"] != "2" || c["aud"] != emulator.DatabricksResource {
+	if c := jwtClaims(t, tok.AccessToken); c["appidacr"] != "2" || c["aud"] != entraemu.DatabricksResource {
 		t.Errorf("claims %v: not a certificate-authenticated app token", c)
 	}
 	first := stored()
@@ -214,7 +214,7 @@ func TestCertificateFlow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := em.RegisterClientCertificate(emulator.ConfidentialClientID, soon); err != nil {
+	if err := em.RegisterClientCertificate(entraemu.ConfidentialClientID, soon); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := src.Login(testCtx(t, 30*time.Second), idp.LoginRequest{Certificate: append(soon, soonKey...)}); err != nil {
@@ -242,7 +242,7 @@ func TestCertificateFlow(t *testing.T) {
 // by subject and issuer works without being registered; without it, not.
 func TestCertificateSubjectName(t *testing.T) {
 	em := startEmulator(t)
-	if err := em.TrustCertificateSubject(emulator.ConfidentialClientID, "sni.tokend.test"); err != nil {
+	if err := em.TrustCertificateSubject(entraemu.ConfidentialClientID, "sni.tokend.test"); err != nil {
 		t.Fatal(err)
 	}
 	certPEM, keyPEM, err := em.IssueClientCertificate("sni.tokend.test", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))

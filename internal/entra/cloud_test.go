@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/config"
-	"github.com/tokend/tokend/internal/emulator"
 	"github.com/tokend/tokend/store"
 )
 
@@ -53,13 +53,13 @@ func TestNationalClouds(t *testing.T) {
 		{cloud: "public", want: "login.microsoftonline.com"},
 		{cloud: "usgov", want: "login.microsoftonline.us"},
 		{cloud: "china", want: "login.chinacloudapi.cn"},
-		{cloud: "china", authority: "https://login.microsoftonline.us/" + emulator.TenantID, want: "login.microsoftonline.us"},
+		{cloud: "china", authority: "https://login.microsoftonline.us/" + entraemu.TenantID, want: "login.microsoftonline.us"},
 	} {
 		t.Run(tc.cloud+" "+tc.authority, func(t *testing.T) {
 			rt := &routed{to: emHost, base: em.HTTPClient().Transport}
 			st := store.NewMemory()
-			st.Set(context.Background(), "profile/p/client-secret", []byte(emulator.ClientSecret))
-			p := &config.Profile{Name: "p", Flow: "client-secret", ClientID: emulator.ConfidentialClientID, Tenant: emulator.TenantID,
+			st.Set(context.Background(), "profile/p/client-secret", []byte(entraemu.ClientSecret))
+			p := &config.Profile{Name: "p", Flow: "client-secret", ClientID: entraemu.ConfidentialClientID, Tenant: entraemu.TenantID,
 				Cloud: tc.cloud, Authority: tc.authority, Scopes: []string{config.DatabricksScope}}
 			src, err := New(p, Options{Secrets: st, HTTPClient: &http.Client{Transport: rt}})
 			if err != nil {

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/config"
-	"github.com/tokend/tokend/internal/emulator"
 	"github.com/tokend/tokend/internal/idp"
 	"github.com/tokend/tokend/store"
 )
@@ -191,10 +191,10 @@ func TestDiscoveringFlow(t *testing.T) {
 		src := newTestSource(t, em, p, store.NewMemory())
 		who := &person{em: em, errs: make(chan error, 1)}
 		tok, err := src.Login(testCtx(t, 30*time.Second), idp.LoginRequest{Interact: who.interact})
-		if err != nil || tok.TenantID != emulator.TenantID {
+		if err != nil || tok.TenantID != entraemu.TenantID {
 			t.Fatalf("Login = %+v, %v", tok, err)
 		}
-		if !strings.HasSuffix(src.profile.AuthorityURL(), "/"+emulator.TenantID) || p.Tenant != "" {
+		if !strings.HasSuffix(src.profile.AuthorityURL(), "/"+entraemu.TenantID) || p.Tenant != "" {
 			t.Errorf("authority %s; the configured profile must stay as it was (tenant %q)", src.profile.AuthorityURL(), p.Tenant)
 		}
 		if _, err := src.Token(testCtx(t, 30*time.Second), []string{"api://x/.default"}); err != nil {
@@ -202,7 +202,7 @@ func TestDiscoveringFlow(t *testing.T) {
 		}
 	})
 	t.Run("retried", func(t *testing.T) {
-		ws := newWorkspace(t, status(503, ""), redirectTo(em.URL()+"/"+emulator.TenantID+"/oauth2/authorize"))
+		ws := newWorkspace(t, status(503, ""), redirectTo(em.URL()+"/"+entraemu.TenantID+"/oauth2/authorize"))
 		p := userProfile(em, "refresh-token")
 		p.Authority, p.DatabricksHost = em.URL(), ws.srv.URL
 		src, err := New(p, Options{Secrets: store.NewMemory(), HTTPClient: bothTrusted(em, ws.srv)})
@@ -222,10 +222,10 @@ func TestDiscoveringFlow(t *testing.T) {
 		}
 	})
 	t.Run("concurrent first use", func(t *testing.T) {
-		ws := newWorkspace(t, redirectTo(em.URL()+"/"+emulator.TenantID+"/oauth2/authorize"))
+		ws := newWorkspace(t, redirectTo(em.URL()+"/"+entraemu.TenantID+"/oauth2/authorize"))
 		st := store.NewMemory()
-		st.Set(context.Background(), "profile/app/client-secret", []byte(emulator.ClientSecret))
-		p := &config.Profile{Name: "app", Flow: "client-secret", ClientID: emulator.ConfidentialClientID, Cloud: "public",
+		st.Set(context.Background(), "profile/app/client-secret", []byte(entraemu.ClientSecret))
+		p := &config.Profile{Name: "app", Flow: "client-secret", ClientID: entraemu.ConfidentialClientID, Cloud: "public",
 			Authority: em.URL(), DatabricksHost: ws.srv.URL, Scopes: []string{config.DatabricksScope}}
 		src, err := New(p, Options{Secrets: st, HTTPClient: bothTrusted(em, ws.srv)})
 		if err != nil {
@@ -252,7 +252,7 @@ func TestDiscoveringFlow(t *testing.T) {
 	})
 	t.Run("another cloud", func(t *testing.T) {
 		ws := newWorkspace(t, redirectTo("https://login.microsoftonline.us/"+tenantGUID+"/oauth2/authorize"))
-		p := &config.Profile{Name: "gov", Flow: "browser", ClientID: emulator.PublicClientID, Cloud: "public",
+		p := &config.Profile{Name: "gov", Flow: "browser", ClientID: entraemu.PublicClientID, Cloud: "public",
 			DatabricksHost: ws.srv.URL, Scopes: []string{config.DatabricksScope}}
 		src, err := New(p, Options{Secrets: store.NewMemory(), HTTPClient: ws.srv.Client()})
 		if err != nil {
@@ -267,7 +267,7 @@ func TestDiscoveringFlow(t *testing.T) {
 
 // bothTrusted is an HTTP client trusting the emulator's CA and a test
 // server's certificate.
-func bothTrusted(em *emulator.Emulator, srv *httptest.Server) *http.Client {
+func bothTrusted(em *entraemu.Emulator, srv *httptest.Server) *http.Client {
 	pool := em.CertPool()
 	pool.AddCert(srv.Certificate())
 	tr := srv.Client().Transport.(*http.Transport).Clone()

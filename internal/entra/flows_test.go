@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/config"
-	"github.com/tokend/tokend/internal/emulator"
 	"github.com/tokend/tokend/internal/idp"
 	"github.com/tokend/tokend/store"
 )
@@ -22,9 +22,9 @@ import (
 // These tests run the user flows through the real MSAL against the
 // emulator; the person is played by the test (browser, device code page).
 
-func startEmulator(t *testing.T) *emulator.Emulator {
+func startEmulator(t *testing.T) *entraemu.Emulator {
 	t.Helper()
-	em, err := emulator.New(emulator.Config{})
+	em, err := entraemu.New(entraemu.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,12 +35,12 @@ func startEmulator(t *testing.T) *emulator.Emulator {
 	return em
 }
 
-func userProfile(em *emulator.Emulator, flow string) *config.Profile {
-	return &config.Profile{Name: "p", Flow: flow, ClientID: emulator.PublicClientID, Authority: em.Authority(),
+func userProfile(em *entraemu.Emulator, flow string) *config.Profile {
+	return &config.Profile{Name: "p", Flow: flow, ClientID: entraemu.PublicClientID, Authority: em.Authority(),
 		Scopes: []string{config.DatabricksScope}, Cloud: "public"}
 }
 
-func newTestSource(t *testing.T, em *emulator.Emulator, p *config.Profile, st *store.Memory) *Source {
+func newTestSource(t *testing.T, em *entraemu.Emulator, p *config.Profile, st *store.Memory) *Source {
 	t.Helper()
 	src, err := New(p, Options{Secrets: st, HTTPClient: em.HTTPClient()})
 	if err != nil {
@@ -64,7 +64,7 @@ var (
 // browse is the person's browser: it loads the sign-in page and submits
 // the form_post answer to MSAL's loopback server, with tamper applied to
 // the form first.
-func browse(em *emulator.Emulator, signIn string, tamper func(url.Values)) error {
+func browse(em *entraemu.Emulator, signIn string, tamper func(url.Values)) error {
 	resp, err := em.HTTPClient().Get(signIn)
 	if err != nil {
 		return err
@@ -91,7 +91,7 @@ func browse(em *emulator.Emulator, signIn string, tamper func(url.Values)) error
 
 // person answers interactive sign-ins in the background.
 type person struct {
-	em     *emulator.Emulator
+	em     *entraemu.Emulator
 	tamper func(url.Values)
 	away   bool   // never answers
 	deny   bool   // declines the device code
@@ -156,10 +156,10 @@ func TestBrowserFlow(t *testing.T) {
 		code    string // idp.Error code of the failure; "" for success
 		account string
 	}{
-		{name: "signs in", account: emulator.Username},
-		{name: "login hint", hint: emulator.SecondUsername, account: emulator.SecondUsername},
-		{name: "cancelled", prepare: func() { em.NextAuthorize(emulator.AuthorizeCancel) }, code: "access_denied"},
-		{name: "reused code", prepare: func() { em.NextAuthorize(emulator.AuthorizeReusedCode) }, code: "invalid_grant"},
+		{name: "signs in", account: entraemu.Username},
+		{name: "login hint", hint: entraemu.SecondUsername, account: entraemu.SecondUsername},
+		{name: "cancelled", prepare: func() { em.NextAuthorize(entraemu.AuthorizeCancel) }, code: "access_denied"},
+		{name: "reused code", prepare: func() { em.NextAuthorize(entraemu.AuthorizeReusedCode) }, code: "invalid_grant"},
 		{name: "state mismatch", p: person{tamper: func(f url.Values) { f.Set("state", "forged") }}, code: CodeStateMismatch},
 		{name: "nobody at the browser", p: person{away: true}, timeout: 300 * time.Millisecond, code: CodeTimeout},
 	} {
@@ -168,7 +168,7 @@ func TestBrowserFlow(t *testing.T) {
 			src := newTestSource(t, em, userProfile(em, "browser"), st)
 			// A first sign-in (as bob), which a failed one must leave alone.
 			first := &person{em: em, errs: make(chan error, 1)}
-			if _, err := src.Login(testCtx(t, 30*time.Second), idp.LoginRequest{Username: emulator.SecondUsername, Interact: first.interact}); err != nil {
+			if _, err := src.Login(testCtx(t, 30*time.Second), idp.LoginRequest{Username: entraemu.SecondUsername, Interact: first.interact}); err != nil {
 				t.Fatal(err)
 			}
 			before := storedCache(t, st)
@@ -207,7 +207,7 @@ func TestBrowserFlow(t *testing.T) {
 				if got := storedCache(t, st); got != before {
 					t.Error("a failed sign-in changed the stored one")
 				}
-				tc.account = emulator.SecondUsername
+				tc.account = entraemu.SecondUsername
 			}
 			tok, err = src.Token(testCtx(t, 30*time.Second), []string{"api://after/.default"})
 			if err != nil || tok.Account != tc.account {
@@ -238,8 +238,8 @@ func TestDeviceCodeFlow(t *testing.T) {
 		code    string
 		account string
 	}{
-		{name: "approved", account: emulator.Username},
-		{name: "approved as another user", p: person{as: emulator.SecondUsername}, account: emulator.SecondUsername},
+		{name: "approved", account: entraemu.Username},
+		{name: "approved as another user", p: person{as: entraemu.SecondUsername}, account: entraemu.SecondUsername},
 		{name: "declined", p: person{deny: true}, code: "authorization_declined"},
 		{name: "expired", p: person{away: true}, expire: true, code: "expired_token"},
 	} {
@@ -316,8 +316,8 @@ func TestRefreshTokenImport(t *testing.T) {
 	mint := func(clientID string) string {
 		t.Helper()
 		resp, err := em.HTTPClient().PostForm(em.Authority()+"/oauth2/v2.0/token", url.Values{
-			"grant_type": {"password"}, "client_id": {clientID}, "username": {emulator.Username},
-			"password": {emulator.Password}, "scope": {"openid offline_access " + config.DatabricksScope},
+			"grant_type": {"password"}, "client_id": {clientID}, "username": {entraemu.Username},
+			"password": {entraemu.Password}, "scope": {"openid offline_access " + config.DatabricksScope},
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -333,7 +333,7 @@ func TestRefreshTokenImport(t *testing.T) {
 	}
 	redeem := func(rt string) int {
 		resp, err := em.HTTPClient().PostForm(em.Authority()+"/oauth2/v2.0/token", url.Values{
-			"grant_type": {"refresh_token"}, "client_id": {emulator.PublicClientID}, "refresh_token": {rt},
+			"grant_type": {"refresh_token"}, "client_id": {entraemu.PublicClientID}, "refresh_token": {rt},
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -344,9 +344,9 @@ func TestRefreshTokenImport(t *testing.T) {
 
 	st := store.NewMemory()
 	src := newTestSource(t, em, userProfile(em, "refresh-token"), st)
-	imported := mint(emulator.PublicClientID)
+	imported := mint(entraemu.PublicClientID)
 	tok, err := src.Login(testCtx(t, 30*time.Second), idp.LoginRequest{RefreshToken: "\n " + imported + "\r\n"})
-	if err != nil || tok.Account != emulator.Username || tok.TenantID != emulator.TenantID {
+	if err != nil || tok.Account != entraemu.Username || tok.TenantID != entraemu.TenantID {
 		t.Fatalf("import = %+v, %v", tok, err)
 	}
 	stored := storedCache(t, st)
@@ -372,7 +372,7 @@ func TestRefreshTokenImport(t *testing.T) {
 
 	// A daemon restart: a new Source on the same store keeps working.
 	again := newTestSource(t, em, userProfile(em, "refresh-token"), st)
-	if tok, err := again.Token(testCtx(t, 30*time.Second), []string{config.DatabricksScope}); err != nil || tok.Account != emulator.Username {
+	if tok, err := again.Token(testCtx(t, 30*time.Second), []string{config.DatabricksScope}); err != nil || tok.Account != entraemu.Username {
 		t.Fatalf("after restart: %+v, %v", tok, err)
 	}
 
@@ -388,7 +388,7 @@ func TestRefreshTokenImport(t *testing.T) {
 		{"too long", strings.Repeat("a", maxRefreshToken+1), "not a refresh token", false},
 		{"garbage", "not-a-refresh-token", "AADSTS9002313", true},
 		{"superseded", imported, "AADSTS70000", true},
-		{"another client's", mint(emulator.AzureCLIClientID), "AADSTS70000", true},
+		{"another client's", mint(entraemu.AzureCLIClientID), "AADSTS70000", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := again.Login(testCtx(t, 30*time.Second), idp.LoginRequest{RefreshToken: tc.rt})
@@ -483,7 +483,7 @@ func TestPendingSignInDoesNotBlockRefresh(t *testing.T) {
 	<-pending
 	start := time.Now()
 	tok, err := src.Token(testCtx(t, 10*time.Second), []string{"api://during/.default"})
-	if err != nil || tok.Account != emulator.Username {
+	if err != nil || tok.Account != entraemu.Username {
 		t.Fatalf("Token during a pending sign-in = %+v, %v", tok, err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
@@ -507,21 +507,21 @@ func TestPasswordSignInReplacesAccount(t *testing.T) {
 	st := store.NewMemory()
 	src := newTestSource(t, em, userProfile(em, "password"), st)
 	ctx := testCtx(t, 30*time.Second)
-	if _, err := src.Login(ctx, idp.LoginRequest{Username: emulator.Username, Password: emulator.Password}); err != nil {
+	if _, err := src.Login(ctx, idp.LoginRequest{Username: entraemu.Username, Password: entraemu.Password}); err != nil {
 		t.Fatal(err)
 	}
 	before := storedCache(t, st)
-	if _, err := src.Login(ctx, idp.LoginRequest{Username: emulator.SecondUsername, Password: "wrong"}); err == nil {
+	if _, err := src.Login(ctx, idp.LoginRequest{Username: entraemu.SecondUsername, Password: "wrong"}); err == nil {
 		t.Fatal("wrong password accepted")
 	}
 	if storedCache(t, st) != before {
 		t.Fatal("a failed sign-in changed the stored one")
 	}
-	if _, err := src.Login(ctx, idp.LoginRequest{Username: emulator.SecondUsername, Password: emulator.Password}); err != nil {
+	if _, err := src.Login(ctx, idp.LoginRequest{Username: entraemu.SecondUsername, Password: entraemu.Password}); err != nil {
 		t.Fatal(err)
 	}
 	tok, err := src.Token(ctx, []string{"api://x/.default"})
-	if err != nil || tok.Account != emulator.SecondUsername {
+	if err != nil || tok.Account != entraemu.SecondUsername {
 		t.Fatalf("Token after signing in as another user = %+v, %v", tok, err)
 	}
 	if n := len(refreshTokens(t, storedCache(t, st))); n != 1 {

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/config"
-	"github.com/tokend/tokend/internal/emulator"
 	"github.com/tokend/tokend/internal/idp"
 	"github.com/tokend/tokend/store"
 )
@@ -58,8 +58,8 @@ func clearIdentityEnv(t *testing.T) {
 func TestManagedIdentityFlow(t *testing.T) {
 	em := startEmulator(t)
 	clearIdentityEnv(t)
-	t.Setenv("IDENTITY_ENDPOINT", em.URL()+emulator.ManagedIdentityPath)
-	t.Setenv("IDENTITY_HEADER", emulator.ManagedIdentityHeader)
+	t.Setenv("IDENTITY_ENDPOINT", em.URL()+entraemu.ManagedIdentityPath)
+	t.Setenv("IDENTITY_HEADER", entraemu.ManagedIdentityHeader)
 	rec := &recorder{next: em.HTTPClient().Transport}
 	hc := &http.Client{Transport: rec}
 	for _, tc := range []struct {
@@ -68,11 +68,11 @@ func TestManagedIdentityFlow(t *testing.T) {
 		appid   string
 		errText string
 	}{
-		{name: "system-assigned", appid: emulator.SystemAssignedClientID},
-		{name: "by client id", p: config.Profile{ClientID: emulator.UserAssignedClientID}, appid: emulator.UserAssignedClientID},
-		{name: "by resource id", p: config.Profile{ManagedIdentityResourceID: emulator.UserAssignedResourceID}, appid: emulator.UserAssignedClientID},
-		{name: "by object id", p: config.Profile{ManagedIdentityObjectID: emulator.UserAssignedObjectID}, appid: emulator.UserAssignedClientID},
-		{name: "unknown identity", p: config.Profile{ClientID: emulator.ConfidentialClientID}, errText: "No Managed Identity found for specified ClientId/ResourceId/PrincipalId"},
+		{name: "system-assigned", appid: entraemu.SystemAssignedClientID},
+		{name: "by client id", p: config.Profile{ClientID: entraemu.UserAssignedClientID}, appid: entraemu.UserAssignedClientID},
+		{name: "by resource id", p: config.Profile{ManagedIdentityResourceID: entraemu.UserAssignedResourceID}, appid: entraemu.UserAssignedClientID},
+		{name: "by object id", p: config.Profile{ManagedIdentityObjectID: entraemu.UserAssignedObjectID}, appid: entraemu.UserAssignedClientID},
+		{name: "unknown identity", p: config.Profile{ClientID: entraemu.ConfidentialClientID}, errText: "No Managed Identity found for specified ClientId/ResourceId/PrincipalId"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src, err := miSource(t, hc, &tc.p)
@@ -95,10 +95,10 @@ func TestManagedIdentityFlow(t *testing.T) {
 				}
 				toks = append(toks, tok)
 			}
-			if c := jwtClaims(t, toks[0].AccessToken); c["appid"] != tc.appid || c["aud"] != emulator.DatabricksResource {
+			if c := jwtClaims(t, toks[0].AccessToken); c["appid"] != tc.appid || c["aud"] != entraemu.DatabricksResource {
 				t.Errorf("claims %v", c)
 			}
-			if toks[0].Account != tc.appid || toks[0].TenantID != emulator.TenantID || time.Until(toks[0].ExpiresOn) < 59*time.Minute {
+			if toks[0].Account != tc.appid || toks[0].TenantID != entraemu.TenantID || time.Until(toks[0].ExpiresOn) < 59*time.Minute {
 				t.Errorf("token %+v", toks[0])
 			}
 			if toks[0].AccessToken == toks[1].AccessToken {
@@ -109,7 +109,7 @@ func TestManagedIdentityFlow(t *testing.T) {
 				t.Fatalf("%d requests for 2 tokens", len(urls))
 			}
 			for _, u := range urls {
-				if !strings.Contains(u, emulator.ManagedIdentityPath+"?") || strings.Contains(u, "claims") || strings.Contains(u, noCache) {
+				if !strings.Contains(u, entraemu.ManagedIdentityPath+"?") || strings.Contains(u, "claims") || strings.Contains(u, noCache) {
 					t.Errorf("request %s", u)
 				}
 			}
@@ -124,7 +124,7 @@ func TestManagedIdentityFlow(t *testing.T) {
 	})
 	t.Run("endpoint unavailable", func(t *testing.T) {
 		src, _ := miSource(t, hc, &config.Profile{})
-		em.FailNext(1, emulator.Fault{Status: 503, RetryAfter: 7 * time.Second})
+		em.FailNext(1, entraemu.Fault{Status: 503, RetryAfter: 7 * time.Second})
 		_, err := src.Token(testCtx(t, 5*time.Second), []string{config.DatabricksScope})
 		if !idp.IsTemporary(err) || idp.RetryAfter(err) != 7*time.Second {
 			t.Fatalf("err = %#v", err)
@@ -143,7 +143,7 @@ func TestManagedIdentityFlow(t *testing.T) {
 	})
 	t.Run("login gets a token", func(t *testing.T) {
 		src, _ := miSource(t, hc, &config.Profile{})
-		if tok, err := src.Login(testCtx(t, 5*time.Second), idp.LoginRequest{}); err != nil || tok.Account != emulator.SystemAssignedClientID {
+		if tok, err := src.Login(testCtx(t, 5*time.Second), idp.LoginRequest{}); err != nil || tok.Account != entraemu.SystemAssignedClientID {
 			t.Fatalf("Login = %+v, %v", tok, err)
 		}
 	})
@@ -170,7 +170,7 @@ func TestManagedIdentityIMDS(t *testing.T) {
 			return (&net.Dialer{}).DialContext(ctx, network, imds.Listener.Addr().String())
 		}}}
 	}
-	src, err := miSource(t, route(true), &config.Profile{ManagedIdentityResourceID: emulator.UserAssignedResourceID})
+	src, err := miSource(t, route(true), &config.Profile{ManagedIdentityResourceID: entraemu.UserAssignedResourceID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestManagedIdentityIMDS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := jwtClaims(t, tok.AccessToken); c["appid"] != emulator.UserAssignedClientID || c["aud"] != "https://management.core.windows.net/" {
+	if c := jwtClaims(t, tok.AccessToken); c["appid"] != entraemu.UserAssignedClientID || c["aud"] != "https://management.core.windows.net/" {
 		t.Errorf("claims %v", c)
 	}
 	if len(dialed) != 1 || dialed[0] != "169.254.169.254:80" {

@@ -8,14 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/config"
-	"github.com/tokend/tokend/internal/emulator"
 	"github.com/tokend/tokend/internal/idp"
 	"github.com/tokend/tokend/store"
 )
 
-func wiProfile(em *emulator.Emulator, file string) *config.Profile {
-	return &config.Profile{Name: "wi", Flow: "workload-identity", ClientID: emulator.WorkloadClientID, Authority: em.Authority(),
+func wiProfile(em *entraemu.Emulator, file string) *config.Profile {
+	return &config.Profile{Name: "wi", Flow: "workload-identity", ClientID: entraemu.WorkloadClientID, Authority: em.Authority(),
 		Scopes: []string{config.DatabricksScope}, Cloud: "public", FederatedTokenFile: file}
 }
 
@@ -42,12 +42,12 @@ func TestWorkloadIdentityFlow(t *testing.T) {
 	src := newTestSource(t, em, wiProfile(em, file), store.NewMemory())
 	scope := func(i int) []string { return []string{"api://wi-" + string(rune('a'+i)) + "/.default"} }
 
-	write(emulator.FederatedSubject, time.Hour)
+	write(entraemu.FederatedSubject, time.Hour)
 	tok, err := src.Login(testCtx(t, 10*time.Second), idp.LoginRequest{})
-	if err != nil || tok.Account != emulator.WorkloadClientID {
+	if err != nil || tok.Account != entraemu.WorkloadClientID {
 		t.Fatalf("Login = %+v, %v", tok, err)
 	}
-	if c := jwtClaims(t, tok.AccessToken); c["appid"] != emulator.WorkloadClientID || c["aud"] != emulator.DatabricksResource {
+	if c := jwtClaims(t, tok.AccessToken); c["appid"] != entraemu.WorkloadClientID || c["aud"] != entraemu.DatabricksResource {
 		t.Errorf("claims %v", c)
 	}
 	for i, step := range []struct {
@@ -56,14 +56,14 @@ func TestWorkloadIdentityFlow(t *testing.T) {
 		errText string
 		class   string // "login", "temporary", "plain"; "" for success
 	}{
-		{"rotated", func() { write(emulator.FederatedSubject, time.Hour) }, "", ""},
+		{"rotated", func() { write(entraemu.FederatedSubject, time.Hour) }, "", ""},
 		{"another subject", func() { write("system:serviceaccount:default:other", time.Hour) }, "AADSTS700213", "login"},
-		{"expired token", func() { write(emulator.FederatedSubject, -time.Hour) }, "AADSTS700024", "temporary"},
-		{"fresh token again", func() { write(emulator.FederatedSubject, time.Hour) }, "", ""},
+		{"expired token", func() { write(entraemu.FederatedSubject, -time.Hour) }, "AADSTS700024", "temporary"},
+		{"fresh token again", func() { write(entraemu.FederatedSubject, time.Hour) }, "", ""},
 		{"file gone", func() { os.Remove(file) }, "the federated token file " + file + " (federated_token_file) cannot be read: no such file or directory", "plain"},
 		{"empty file", func() { os.WriteFile(file, []byte("\n"), 0o600) }, "is empty", "plain"},
 		{"not a token", func() { os.WriteFile(file, []byte("hello world"), 0o600) }, "does not hold a JWT", "plain"},
-		{"back", func() { write(emulator.FederatedSubject, time.Hour) }, "", ""},
+		{"back", func() { write(entraemu.FederatedSubject, time.Hour) }, "", ""},
 	} {
 		t.Run(step.name, func(t *testing.T) {
 			step.prepare()
@@ -87,7 +87,7 @@ func TestWorkloadIdentityFile(t *testing.T) {
 	em := startEmulator(t)
 	t.Run("from the environment", func(t *testing.T) {
 		file := filepath.Join(t.TempDir(), "token")
-		tok, _ := em.FederatedToken(emulator.FederatedSubject, "", time.Hour)
+		tok, _ := em.FederatedToken(entraemu.FederatedSubject, "", time.Hour)
 		os.WriteFile(file, []byte(tok), 0o600)
 		t.Setenv("AZURE_FEDERATED_TOKEN_FILE", file)
 		src := newTestSource(t, em, wiProfile(em, ""), store.NewMemory())

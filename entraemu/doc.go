@@ -1,4 +1,4 @@
-// Package emulator is an offline Microsoft Entra ID (v2.0 endpoints) over
+// Package entraemu is an offline Microsoft Entra ID (v2.0 endpoints) over
 // TLS with its own CA, good enough for the real MSAL Go (with instance
 // discovery disabled and an HTTP client trusting the CA) to work against it
 // unchanged. `tokend emulator` runs it standalone; tokend's tests use it as
@@ -142,4 +142,4 @@
 // Faults apply, in order, to the next requests of the v2 token, v1 token
 // and devicecode endpoints; a fault with only a delay lets the request
 // through afterwards; count 0 clears pending faults. Errors are {"error": "..."} with status 400.
-package emulator
+package entraemu
