@@ -5,7 +5,7 @@
 //	c := client.New("")               // default socket
 //	tok, err := c.Token(ctx, client.TokenRequest{Profile: "dbx"})
 //	var e *client.Error
-//	if errors.As(err, &e) && e.Code == client.CodeLoginRequired { ... }
+//	if errors.As(err, &e) && e.Code == wire.CodeLoginRequired { ... }
 package client
 
 import (
@@ -21,6 +21,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/tokend/tokend/client/wire"
 )
 
 // ErrUnreachable is wrapped by every error caused by not reaching the daemon.
@@ -76,7 +78,7 @@ type TokenRequest struct {
 }
 
 // Token returns a fresh access token.
-func (c *Client) Token(ctx context.Context, req TokenRequest) (*Token, error) {
+func (c *Client) Token(ctx context.Context, req TokenRequest) (*wire.Token, error) {
 	q := url.Values{}
 	if req.Profile != "" {
 		q.Set("profile", req.Profile)
@@ -87,24 +89,24 @@ func (c *Client) Token(ctx context.Context, req TokenRequest) (*Token, error) {
 	if req.Resource != "" {
 		q.Set("resource", req.Resource)
 	}
-	var t Token
+	var t wire.Token
 	return &t, c.do(ctx, http.MethodGet, "/v1/token?"+q.Encode(), nil, &t)
 }
 
 // Status returns the daemon's status.
-func (c *Client) Status(ctx context.Context) (*Status, error) {
-	var s Status
+func (c *Client) Status(ctx context.Context) (*wire.Status, error) {
+	var s wire.Status
 	return &s, c.do(ctx, http.MethodGet, "/v1/status", nil, &s)
 }
 
 // Logout removes a profile's tokens and secrets.
 func (c *Client) Logout(ctx context.Context, profile string) error {
-	return c.do(ctx, http.MethodPost, "/v1/logout", LogoutRequest{Profile: profile}, nil)
+	return c.do(ctx, http.MethodPost, "/v1/logout", wire.LogoutRequest{Profile: profile}, nil)
 }
 
 // CreateCapability mints a capability for the TCP listener.
-func (c *Client) CreateCapability(ctx context.Context, req CapabilityRequest) (*Capability, error) {
-	var cp Capability
+func (c *Client) CreateCapability(ctx context.Context, req wire.CapabilityRequest) (*wire.Capability, error) {
+	var cp wire.Capability
 	return &cp, c.do(ctx, http.MethodPost, "/v1/capabilities", req, &cp)
 }
 
@@ -137,9 +139,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("%w at %s: %w", ErrUnreachable, c.socket, err)
 	}
 	if status/100 != 2 {
-		var eb ErrorBody
+		var eb wire.ErrorBody
 		if json.Unmarshal(data, &eb) != nil || eb.Error == "" {
-			return &Error{Status: status, Code: CodeInternal, Description: fmt.Sprintf("tokend answered HTTP %d", status)}
+			return &Error{Status: status, Code: wire.CodeInternal, Description: fmt.Sprintf("tokend answered HTTP %d", status)}
 		}
 		e := &Error{Status: status, Code: eb.Error, Description: eb.Description}
 		if s, err := strconv.Atoi(header.Get("Retry-After")); err == nil {

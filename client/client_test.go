@@ -8,13 +8,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokend/tokend/client/wire"
 )
 
 func TestDo(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		handler http.HandlerFunc
-		check   func(t *testing.T, tok *Token, err error)
+		check   func(t *testing.T, tok *wire.Token, err error)
 	}{
 		{
 			name: "token",
@@ -25,7 +27,7 @@ func TestDo(t *testing.T) {
 				}
 				io.WriteString(w, `{"access_token":"x.y.z","token_type":"Bearer","expires_on":7,"profile":"dbx","scopes":["a","b"]}`)
 			},
-			check: func(t *testing.T, tok *Token, err error) {
+			check: func(t *testing.T, tok *wire.Token, err error) {
 				if err != nil || tok.AccessToken != "x.y.z" || tok.ExpiresOn != 7 || len(tok.Scopes) != 2 {
 					t.Fatalf("%+v, %v", tok, err)
 				}
@@ -38,9 +40,9 @@ func TestDo(t *testing.T) {
 				w.WriteHeader(503)
 				io.WriteString(w, `{"error":"upstream_unavailable","error_description":"try later"}`)
 			},
-			check: func(t *testing.T, _ *Token, err error) {
+			check: func(t *testing.T, _ *wire.Token, err error) {
 				var e *Error
-				if !errors.As(err, &e) || e.Status != 503 || e.Code != CodeUpstreamUnavailable || e.Description != "try later" || e.RetryAfter != 30*time.Second {
+				if !errors.As(err, &e) || e.Status != 503 || e.Code != wire.CodeUpstreamUnavailable || e.Description != "try later" || e.RetryAfter != 30*time.Second {
 					t.Fatalf("%#v", err)
 				}
 			},
@@ -48,9 +50,9 @@ func TestDo(t *testing.T) {
 		{
 			name:    "not our error shape",
 			handler: func(w http.ResponseWriter, r *http.Request) { http.Error(w, "teapot", 418) },
-			check: func(t *testing.T, _ *Token, err error) {
+			check: func(t *testing.T, _ *wire.Token, err error) {
 				var e *Error
-				if !errors.As(err, &e) || e.Code != CodeInternal || !strings.Contains(e.Description, "418") {
+				if !errors.As(err, &e) || e.Code != wire.CodeInternal || !strings.Contains(e.Description, "418") {
 					t.Fatalf("%#v", err)
 				}
 			},
@@ -62,7 +64,7 @@ func TestDo(t *testing.T) {
 				w.(http.Flusher).Flush()
 				io.WriteString(w, `"}`)
 			},
-			check: func(t *testing.T, tok *Token, err error) {
+			check: func(t *testing.T, tok *wire.Token, err error) {
 				if err != nil || len(tok.AccessToken) != 10000 {
 					t.Fatalf("%d bytes, %v", len(tok.AccessToken), err)
 				}
@@ -74,7 +76,7 @@ func TestDo(t *testing.T) {
 				c, _, _ := w.(http.Hijacker).Hijack()
 				c.Close()
 			},
-			check: func(t *testing.T, _ *Token, err error) {
+			check: func(t *testing.T, _ *wire.Token, err error) {
 				if !errors.Is(err, ErrUnreachable) {
 					t.Fatalf("%v", err)
 				}

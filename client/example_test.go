@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 )
 
 // The environment `token exec` gives a program: the App Service
@@ -32,8 +33,8 @@ func ExampleChildEnv() {
 func ExampleClient_Watch() {
 	c := client.New(os.Getenv("TOKEND_SOCKET"))
 	ctx := context.Background()
-	err := c.Watch(ctx, client.WatchRequest{Profile: "dbx"}, func(ev client.Event) error {
-		if ev.Type != client.EventRotated {
+	err := c.Watch(ctx, client.WatchRequest{Profile: "dbx"}, func(ev wire.Event) error {
+		if ev.Type != wire.EventRotated {
 			fmt.Println("profile", ev.Profile, "is now", ev.State)
 			return nil
 		}

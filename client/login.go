@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/tokend/tokend/client/wire"
 )
 
 // SignIn signs a profile in with any flow, following interactive ones
@@ -19,7 +21,7 @@ import (
 // thing the user must do (open a URL, enter a code) as the daemon reports
 // it. SignIn returns when the
 // sign-in ends; cancelling ctx cancels it in the daemon.
-func (c *Client) SignIn(ctx context.Context, req LoginRequest, show func(LoginEvent)) (*LoginResult, error) {
+func (c *Client) SignIn(ctx context.Context, req wire.LoginRequest, show func(wire.LoginEvent)) (*wire.LoginResult, error) {
 	b, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
@@ -29,7 +31,7 @@ func (c *Client) SignIn(ctx context.Context, req LoginRequest, show func(LoginEv
 		return nil, err
 	}
 	hr.Header.Set("Content-Type", "application/json")
-	hr.Header.Set("Accept", ContentTypeNDJSON+", application/json")
+	hr.Header.Set("Accept", wire.ContentTypeNDJSON+", application/json")
 	resp, err := c.hc.Do(hr)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -38,7 +40,7 @@ func (c *Client) SignIn(ctx context.Context, req LoginRequest, show func(LoginEv
 		return nil, fmt.Errorf("%w at %s: %w", ErrUnreachable, c.socket, unwrapURL(err))
 	}
 	defer resp.Body.Close()
-	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); resp.StatusCode == http.StatusOK && mt == ContentTypeNDJSON {
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); resp.StatusCode == http.StatusOK && mt == wire.ContentTypeNDJSON {
 		return readLoginEvents(ctx, resp.Body, show)
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -48,7 +50,7 @@ func (c *Client) SignIn(ctx context.Context, req LoginRequest, show func(LoginEv
 	if resp.StatusCode/100 != 2 {
 		return nil, errorAnswer(resp, data)
 	}
-	var r LoginResult
+	var r wire.LoginResult
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("decode answer of /v1/login: %w", err)
 	}
@@ -60,7 +62,7 @@ func (c *Client) SignIn(ctx context.Context, req LoginRequest, show func(LoginEv
 var ErrLoginStreamEnded = errors.New("tokend stopped answering before the sign-in ended")
 
 // readLoginEvents reads an NDJSON sign-in stream to its last event.
-func readLoginEvents(ctx context.Context, r io.Reader, show func(LoginEvent)) (*LoginResult, error) {
+func readLoginEvents(ctx context.Context, r io.Reader, show func(wire.LoginEvent)) (*wire.LoginResult, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 16<<10), 1<<20)
 	for sc.Scan() {
@@ -68,17 +70,17 @@ func readLoginEvents(ctx context.Context, r io.Reader, show func(LoginEvent)) (*
 		if len(line) == 0 {
 			continue
 		}
-		var ev LoginEvent
+		var ev wire.LoginEvent
 		if err := json.Unmarshal(line, &ev); err != nil {
 			return nil, fmt.Errorf("decode sign-in event: %w", err)
 		}
 		switch ev.Event {
-		case EventSignedIn:
+		case wire.EventSignedIn:
 			if ev.Result == nil {
 				return nil, errors.New("decode sign-in event: signed_in without a result")
 			}
 			return ev.Result, nil
-		case EventError:
+		case wire.EventError:
 			return nil, &Error{Status: codeStatus(ev.Error), Code: ev.Error, Description: ev.Description}
 		default:
 			if show != nil {
@@ -97,9 +99,9 @@ func readLoginEvents(ctx context.Context, r io.Reader, show func(LoginEvent)) (*
 
 // errorAnswer turns a non-2xx answer into an *Error.
 func errorAnswer(resp *http.Response, data []byte) error {
-	var eb ErrorBody
+	var eb wire.ErrorBody
 	if json.Unmarshal(data, &eb) != nil || eb.Error == "" {
-		return &Error{Status: resp.StatusCode, Code: CodeInternal, Description: fmt.Sprintf("tokend answered HTTP %d", resp.StatusCode)}
+		return &Error{Status: resp.StatusCode, Code: wire.CodeInternal, Description: fmt.Sprintf("tokend answered HTTP %d", resp.StatusCode)}
 	}
 	e := &Error{Status: resp.StatusCode, Code: eb.Error, Description: eb.Description}
 	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
@@ -112,17 +114,17 @@ func errorAnswer(resp *http.Response, data []byte) error {
 // that arrive inside a stream (whose own status was 200).
 func codeStatus(code string) int {
 	switch code {
-	case CodeUnauthorized:
+	case wire.CodeUnauthorized:
 		return http.StatusUnauthorized
-	case CodeForbidden:
+	case wire.CodeForbidden:
 		return http.StatusForbidden
-	case CodeUnknownProfile:
+	case wire.CodeUnknownProfile:
 		return http.StatusNotFound
-	case CodeLoginRequired:
+	case wire.CodeLoginRequired:
 		return http.StatusConflict
-	case CodeUpstreamUnavailable:
+	case wire.CodeUpstreamUnavailable:
 		return http.StatusServiceUnavailable
-	case CodeInternal:
+	case wire.CodeInternal:
 		return http.StatusInternalServerError
 	}
 	return http.StatusBadRequest

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 )
 
 // A tool signs a browser profile in: it shows the URL (or opens it), and
@@ -14,17 +15,17 @@ import (
 // the sign-in in the daemon.
 func ExampleClient_SignIn() {
 	c := client.New(os.Getenv("TOKEND_SOCKET"))
-	r, err := c.SignIn(context.Background(), client.LoginRequest{Profile: "dbx", Flow: "browser"}, func(ev client.LoginEvent) {
+	r, err := c.SignIn(context.Background(), wire.LoginRequest{Profile: "dbx", Flow: "browser"}, func(ev wire.LoginEvent) {
 		switch ev.Event {
-		case client.EventOpenURL:
+		case wire.EventOpenURL:
 			fmt.Println("open this URL to sign in:", ev.URL)
-		case client.EventDeviceCode:
+		case wire.EventDeviceCode:
 			fmt.Println(ev.Message)
 		}
 	})
 	var e *client.Error
 	switch {
-	case errors.As(err, &e) && e.Code == client.CodeLoginRequired:
+	case errors.As(err, &e) && e.Code == wire.CodeLoginRequired:
 		fmt.Println("sign-in failed:", e.Description)
 	case err != nil:
 		fmt.Println(err)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokend/tokend/client/wire"
 )
 
 // fakeDaemon serves handler on a unix socket and returns a client for it.
@@ -35,7 +37,7 @@ func fakeDaemon(t *testing.T, handler http.HandlerFunc) *Client {
 
 func ndjson(lines ...string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", ContentTypeNDJSON)
+		w.Header().Set("Content-Type", wire.ContentTypeNDJSON)
 		for _, l := range lines {
 			io.WriteString(w, l+"\n")
 			w.(http.Flusher).Flush()
@@ -62,7 +64,7 @@ func TestSignIn(t *testing.T) {
 			shown:   []string{"device_code To sign in, enter ABC"},
 			err: func(err error) bool {
 				var e *Error
-				return errors.As(err, &e) && e.Code == CodeLoginRequired && e.Status == http.StatusConflict && e.Description == "run token login p"
+				return errors.As(err, &e) && e.Code == wire.CodeLoginRequired && e.Status == http.StatusConflict && e.Description == "run token login p"
 			},
 		},
 		{
@@ -98,12 +100,12 @@ func TestSignIn(t *testing.T) {
 			},
 			err: func(err error) bool {
 				var e *Error
-				return errors.As(err, &e) && e.Code == CodeUpstreamUnavailable && e.RetryAfter == 7*time.Second
+				return errors.As(err, &e) && e.Code == wire.CodeUpstreamUnavailable && e.RetryAfter == 7*time.Second
 			},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var req LoginRequest
+			var req wire.LoginRequest
 			var accept string
 			c := fakeDaemon(t, func(w http.ResponseWriter, r *http.Request) {
 				accept = r.Header.Get("Accept")
@@ -114,10 +116,10 @@ func TestSignIn(t *testing.T) {
 				tc.handler(w, r)
 			})
 			var shown []string
-			r, err := c.SignIn(context.Background(), LoginRequest{Profile: "p", Flow: "browser", TimeoutSeconds: 9}, func(ev LoginEvent) {
+			r, err := c.SignIn(context.Background(), wire.LoginRequest{Profile: "p", Flow: "browser", TimeoutSeconds: 9}, func(ev wire.LoginEvent) {
 				shown = append(shown, strings.TrimSpace(ev.Event+" "+ev.URL+ev.Message))
 			})
-			if req.Profile != "p" || req.Flow != "browser" || req.TimeoutSeconds != 9 || !strings.Contains(accept, ContentTypeNDJSON) {
+			if req.Profile != "p" || req.Flow != "browser" || req.TimeoutSeconds != 9 || !strings.Contains(accept, wire.ContentTypeNDJSON) {
 				t.Errorf("request %+v, Accept %q", req, accept)
 			}
 			if strings.Join(shown, "|") != strings.Join(tc.shown, "|") {
@@ -146,7 +148,7 @@ func TestSignInCancel(t *testing.T) {
 		close(gone)
 	})
 	ctx, cancel := context.WithCancel(context.Background())
-	_, err := c.SignIn(ctx, LoginRequest{Profile: "p"}, func(LoginEvent) { cancel() })
+	_, err := c.SignIn(ctx, wire.LoginRequest{Profile: "p"}, func(wire.LoginEvent) { cancel() })
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("SignIn = %v, want context.Canceled", err)
 	}
@@ -159,7 +161,7 @@ func TestSignInCancel(t *testing.T) {
 
 func TestSignInUnreachable(t *testing.T) {
 	c := New(filepath.Join(t.TempDir(), "none.sock"))
-	if _, err := c.SignIn(context.Background(), LoginRequest{Profile: "p"}, nil); !errors.Is(err, ErrUnreachable) {
+	if _, err := c.SignIn(context.Background(), wire.LoginRequest{Profile: "p"}, nil); !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("SignIn = %v, want ErrUnreachable", err)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/tokend/tokend/client/wire"
 )
 
 // WatchRequest selects the events of Watch.
@@ -28,7 +30,7 @@ var errLongLine = errors.New("event line too long")
 // Watch follows GET /v1/watch and calls fn with each event until ctx is
 // done (it then returns ctx.Err()), fn returns an error, or the daemon ends
 // the stream (an error wrapping ErrUnreachable: reconnect to go on).
-func (c *Client) Watch(ctx context.Context, req WatchRequest, fn func(Event) error) error {
+func (c *Client) Watch(ctx context.Context, req WatchRequest, fn func(wire.Event) error) error {
 	path := "/v1/watch"
 	if req.Profile != "" {
 		path += "?" + url.Values{"profile": {req.Profile}}.Encode()
@@ -62,7 +64,7 @@ func (c *Client) Watch(ctx context.Context, req WatchRequest, fn func(Event) err
 // readEvents parses a server-sent event stream and calls fn with the data
 // of each event. It returns fn's error, or one wrapping ErrUnreachable when
 // the stream ends.
-func readEvents(r io.Reader, fn func(Event) error) error {
+func readEvents(r io.Reader, fn func(wire.Event) error) error {
 	br := bufio.NewReaderSize(r, 4096)
 	var data strings.Builder
 	for {
@@ -78,7 +80,7 @@ func readEvents(r io.Reader, fn func(Event) error) error {
 			if data.Len() == 0 {
 				continue
 			}
-			var ev Event
+			var ev wire.Event
 			if err := json.Unmarshal([]byte(data.String()), &ev); err != nil {
 				return fmt.Errorf("decode event: %w", err)
 			}
@@ -118,9 +120,9 @@ func readLine(br *bufio.Reader) (string, error) {
 // errorOf reads the error answer of a streaming request.
 func errorOf(resp *http.Response) error {
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	var eb ErrorBody
+	var eb wire.ErrorBody
 	if json.Unmarshal(data, &eb) != nil || eb.Error == "" {
-		return &Error{Status: resp.StatusCode, Code: CodeInternal, Description: fmt.Sprintf("tokend answered HTTP %d", resp.StatusCode)}
+		return &Error{Status: resp.StatusCode, Code: wire.CodeInternal, Description: fmt.Sprintf("tokend answered HTTP %d", resp.StatusCode)}
 	}
 	return &Error{Status: resp.StatusCode, Code: eb.Error, Description: eb.Description}
 }

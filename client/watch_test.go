@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/tokend/tokend/client/wire"
 )
 
 func TestReadEvents(t *testing.T) {
@@ -24,7 +26,7 @@ func TestReadEvents(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
-			err := readEvents(strings.NewReader(tc.stream), func(ev Event) error {
+			err := readEvents(strings.NewReader(tc.stream), func(ev wire.Event) error {
 				got = append(got, ev.Profile)
 				return nil
 			})
@@ -37,7 +39,7 @@ func TestReadEvents(t *testing.T) {
 		})
 	}
 	stop := errors.New("stop")
-	if err := readEvents(strings.NewReader("data: {}\n\ndata: {}\n\n"), func(Event) error { return stop }); err != stop {
+	if err := readEvents(strings.NewReader("data: {}\n\ndata: {}\n\n"), func(wire.Event) error { return stop }); err != stop {
 		t.Errorf("fn's error not returned: %v", err)
 	}
 }

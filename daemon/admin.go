@@ -4,7 +4,7 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/idp"
 )
 
@@ -21,10 +21,10 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) error {
 // Login signs a profile in from inside the process (the emulator's
 // demo-user), as POST /v1/login does for a client. Interactive flows cannot
 // be signed in this way.
-func (s *Server) Login(ctx context.Context, name string, req client.LoginRequest) error {
+func (s *Server) Login(ctx context.Context, name string, req wire.LoginRequest) error {
 	p := s.profile(name)
 	if p == nil {
-		return newError(client.CodeUnknownProfile, "no profile %q", name)
+		return newError(wire.CodeUnknownProfile, "no profile %q", name)
 	}
 	_, err := s.login(ctx, p, loginRequest(req))
 	return err
@@ -34,7 +34,7 @@ func (s *Server) Login(ctx context.Context, name string, req client.LoginRequest
 // sign-in changes nothing: the profile keeps its previous sign-in, if any.
 func (s *Server) login(ctx context.Context, p *profile, req idp.LoginRequest) (idp.Token, error) {
 	if p.broken != nil {
-		return idp.Token{}, newError(client.CodeInvalidRequest, "profile %s cannot be used: %v", p.cfg.Name, p.broken)
+		return idp.Token{}, newError(wire.CodeInvalidRequest, "profile %s cannot be used: %v", p.cfg.Name, p.broken)
 	}
 	t, err := p.src.Login(ctx, req)
 	if err != nil {
@@ -47,7 +47,7 @@ func (s *Server) login(ctx context.Context, p *profile, req idp.LoginRequest) (i
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
-	var req client.LogoutRequest
+	var req wire.LogoutRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}

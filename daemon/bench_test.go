@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 )
 
 // BenchmarkToken measures GET /v1/token of a cached token end to end over
@@ -13,8 +13,8 @@ import (
 func BenchmarkToken(b *testing.B) {
 	h := newHarness(b, harnessOpts{noRefresher: true})
 	h.get("/v1/token?profile=app").token(b)
-	r := h.post("/v1/capabilities", client.CapabilityRequest{Profile: "app"})
-	var cp client.Capability
+	r := h.post("/v1/capabilities", wire.CapabilityRequest{Profile: "app"})
+	var cp wire.Capability
 	if err := jsonDecode(bytesReader(r.body), &cp); err != nil {
 		b.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/clock"
 )
 
@@ -130,12 +130,12 @@ func (cs *capabilities) revokeProfile(profile string) {
 }
 
 func (s *Server) handleCreateCapability(w http.ResponseWriter, r *http.Request) error {
-	var req client.CapabilityRequest
+	var req wire.CapabilityRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
 	if req.Profile == "" {
-		return newError(client.CodeInvalidRequest, "profile is required")
+		return newError(wire.CodeInvalidRequest, "profile is required")
 	}
 	p, err := s.profileFor(r, req.Profile)
 	if err != nil {
@@ -146,7 +146,7 @@ func (s *Server) handleCreateCapability(w http.ResponseWriter, r *http.Request) 
 	case req.TTLSeconds == 0:
 		ttl = defaultCapTTL
 	case req.TTLSeconds < 0 || ttl > maxCapTTL:
-		return newError(client.CodeInvalidRequest, "ttl_seconds must be between 1 and %d", int(maxCapTTL.Seconds()))
+		return newError(wire.CodeInvalidRequest, "ttl_seconds must be between 1 and %d", int(maxCapTTL.Seconds()))
 	}
 	var scopes []string
 	if len(req.Scopes) > 0 {
@@ -156,14 +156,14 @@ func (s *Server) handleCreateCapability(w http.ResponseWriter, r *http.Request) 
 	}
 	c, secret := s.caps.mint(p.cfg.Name, scopes, ttl)
 	s.log.Info("capability minted", "id", c.id, "profile", c.profile, "expires", c.expires.UTC().Format(time.RFC3339))
-	writeJSON(w, http.StatusCreated, client.Capability{ID: c.id, Token: secret, Profile: c.profile, Scopes: c.scopes, ExpiresOn: c.expires.Unix()})
+	writeJSON(w, http.StatusCreated, wire.Capability{ID: c.id, Token: secret, Profile: c.profile, Scopes: c.scopes, ExpiresOn: c.expires.Unix()})
 	return nil
 }
 
 func (s *Server) handleRevokeCapability(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
 	if !s.caps.revoke(id) {
-		return errorf(http.StatusNotFound, client.CodeInvalidRequest, "no capability %q", id)
+		return errorf(http.StatusNotFound, wire.CodeInvalidRequest, "no capability %q", id)
 	}
 	s.log.Info("capability revoked", "id", id)
 	w.WriteHeader(http.StatusNoContent)

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/entra"
@@ -110,7 +110,7 @@ ca_file = %[4]q
 }
 
 // mint makes a capability over the socket of hc.
-func mint(t testing.TB, hc *http.Client, req client.CapabilityRequest) client.Capability {
+func mint(t testing.TB, hc *http.Client, req wire.CapabilityRequest) wire.Capability {
 	t.Helper()
 	b, _ := json.Marshal(req)
 	hr, _ := http.NewRequest("POST", "http://tokend/v1/capabilities", strings.NewReader(string(b)))
@@ -118,7 +118,7 @@ func mint(t testing.TB, hc *http.Client, req client.CapabilityRequest) client.Ca
 	if r.status != 201 {
 		t.Fatalf("mint: %d %s", r.status, r.body)
 	}
-	var c client.Capability
+	var c wire.Capability
 	if err := json.Unmarshal(r.body, &c); err != nil {
 		t.Fatal(err)
 	}
@@ -153,10 +153,10 @@ func msiBody(t *testing.T, r response) int {
 // Azure SDKs and MSAL do, and each protocol edge.
 func TestMSI(t *testing.T) {
 	h := newHarness(t, harnessOpts{noRefresher: true})
-	app := mint(t, h.unix, client.CapabilityRequest{Profile: "app"})
-	user := mint(t, h.unix, client.CapabilityRequest{Profile: "user"})
-	scoped := mint(t, h.unix, client.CapabilityRequest{Profile: "app", Scopes: []string{dbxScope}})
-	gone := mint(t, h.unix, client.CapabilityRequest{Profile: "app"})
+	app := mint(t, h.unix, wire.CapabilityRequest{Profile: "app"})
+	user := mint(t, h.unix, wire.CapabilityRequest{Profile: "user"})
+	scoped := mint(t, h.unix, wire.CapabilityRequest{Profile: "app", Scopes: []string{dbxScope}})
+	gone := mint(t, h.unix, wire.CapabilityRequest{Profile: "app"})
 	revoke(t, h.unix, gone.ID)
 	port := h.tcp[strings.LastIndex(h.tcp, ":"):]
 
@@ -255,7 +255,7 @@ func TestMSI(t *testing.T) {
 	t.Run("MSI header on /v1/token", func(t *testing.T) {
 		req, _ := http.NewRequest("GET", "http://"+h.tcp+"/v1/token", nil)
 		req.Header.Set("X-IDENTITY-HEADER", app.Token)
-		if r := do(t, h.http, req); r.status != 401 || r.errCode(t) != client.CodeUnauthorized {
+		if r := do(t, h.http, req); r.status != 401 || r.errCode(t) != wire.CodeUnauthorized {
 			t.Fatalf("%d %s", r.status, r.body)
 		}
 	})
@@ -266,10 +266,10 @@ func TestMSI(t *testing.T) {
 func TestDatabricksMetadataService(t *testing.T) {
 	h := newHarness(t, harnessOpts{noRefresher: true})
 	c := newCompatServer(t, h)
-	dbx := mint(t, c.unix, client.CapabilityRequest{Profile: "dbx"})
-	mgmtOnly := mint(t, c.unix, client.CapabilityRequest{Profile: "dbx", Scopes: []string{mgmt + "/.default"}})
-	app := mint(t, c.unix, client.CapabilityRequest{Profile: "app"})
-	gone := mint(t, c.unix, client.CapabilityRequest{Profile: "dbx"})
+	dbx := mint(t, c.unix, wire.CapabilityRequest{Profile: "dbx"})
+	mgmtOnly := mint(t, c.unix, wire.CapabilityRequest{Profile: "dbx", Scopes: []string{mgmt + "/.default"}})
+	app := mint(t, c.unix, wire.CapabilityRequest{Profile: "app"})
+	gone := mint(t, c.unix, wire.CapabilityRequest{Profile: "dbx"})
 	revoke(t, c.unix, gone.ID)
 	hc := &http.Client{}
 	defer hc.CloseIdleConnections()
@@ -298,21 +298,21 @@ func TestDatabricksMetadataService(t *testing.T) {
 		{"host with slash and capitals", "GET", "/databricks/" + dbx.Token, with("X-Databricks-Host", "https://ADB-1234567890123456.7.azuredatabricks.net/"), 200, ""},
 		{"host without scheme", "GET", "/databricks/" + dbx.Token, with("X-Databricks-Host", "adb-1234567890123456.7.azuredatabricks.net"), 200, ""},
 
-		{"wrong version", "GET", "/databricks/" + dbx.Token, with("X-Databricks-Metadata-Version", "2"), 400, client.CodeInvalidRequest},
-		{"missing version", "GET", "/databricks/" + dbx.Token, with("X-Databricks-Metadata-Version", ""), 400, client.CodeInvalidRequest},
-		{"missing host", "GET", "/databricks/" + dbx.Token, with("X-Databricks-Host", ""), 400, client.CodeInvalidRequest},
-		{"wrong host", "GET", "/databricks/" + dbx.Token, with("X-Databricks-Host", "https://adb-666.azuredatabricks.net"), 403, client.CodeForbidden},
-		{"host on another port", "GET", "/databricks/" + dbx.Token, with("X-Databricks-Host", dbxHost+":8443"), 403, client.CodeForbidden},
-		{"http host", "GET", "/databricks/" + dbx.Token, with("X-Databricks-Host", "http://adb-1234567890123456.7.azuredatabricks.net"), 403, client.CodeForbidden},
-		{"revoked capability", "GET", "/databricks/" + gone.Token, ok, 401, client.CodeUnauthorized},
-		{"wrong secret", "GET", "/databricks/tkd1." + dbx.ID + ".AAAA", ok, 401, client.CodeUnauthorized},
-		{"no capability", "GET", "/databricks/", ok, 401, client.CodeUnauthorized},
-		{"capability as Bearer", "GET", "/databricks/x", with("Authorization", "Bearer "+dbx.Token), 401, client.CodeUnauthorized},
-		{"extra path segment", "GET", "/databricks/" + dbx.Token + "/x", ok, 401, client.CodeUnauthorized},
-		{"profile without databricks_host", "GET", "/databricks/" + app.Token, ok, 400, client.CodeInvalidRequest},
-		{"capability without Databricks scope", "GET", "/databricks/" + mgmtOnly.Token, ok, 403, client.CodeForbidden},
-		{"POST", "POST", "/databricks/" + dbx.Token, with("Content-Type", "application/json"), 405, client.CodeInvalidRequest},
-		{"Referer", "GET", "/databricks/" + dbx.Token, with("Referer", "https://evil.example/"), 403, client.CodeForbidden},
+		{"wrong version", "GET", "/databricks/" + dbx.Token, with("X-Databricks-Metadata-Version", "2"), 400, wire.CodeInvalidRequest},
+		{"missing version", "GET", "/databricks/" + dbx.Token, with("X-Databricks-Metadata-Version", ""), 400, wire.CodeInvalidRequest},
+		{"missing host", "GET", "/databricks/" + dbx.Token, with("X-Databricks-Host", ""), 400, wire.CodeInvalidRequest},
+		{"wrong host", "GET", "/databricks/" + dbx.Token, with("X-Databricks-Host", "https://adb-666.azuredatabricks.net"), 403, wire.CodeForbidden},
+		{"host on another port", "GET", "/databricks/" + dbx.Token, with("X-Databricks-Host", dbxHost+":8443"), 403, wire.CodeForbidden},
+		{"http host", "GET", "/databricks/" + dbx.Token, with("X-Databricks-Host", "http://adb-1234567890123456.7.azuredatabricks.net"), 403, wire.CodeForbidden},
+		{"revoked capability", "GET", "/databricks/" + gone.Token, ok, 401, wire.CodeUnauthorized},
+		{"wrong secret", "GET", "/databricks/tkd1." + dbx.ID + ".AAAA", ok, 401, wire.CodeUnauthorized},
+		{"no capability", "GET", "/databricks/", ok, 401, wire.CodeUnauthorized},
+		{"capability as Bearer", "GET", "/databricks/x", with("Authorization", "Bearer "+dbx.Token), 401, wire.CodeUnauthorized},
+		{"extra path segment", "GET", "/databricks/" + dbx.Token + "/x", ok, 401, wire.CodeUnauthorized},
+		{"profile without databricks_host", "GET", "/databricks/" + app.Token, ok, 400, wire.CodeInvalidRequest},
+		{"capability without Databricks scope", "GET", "/databricks/" + mgmtOnly.Token, ok, 403, wire.CodeForbidden},
+		{"POST", "POST", "/databricks/" + dbx.Token, with("Content-Type", "application/json"), 405, wire.CodeInvalidRequest},
+		{"Referer", "GET", "/databricks/" + dbx.Token, with("Referer", "https://evil.example/"), 403, wire.CodeForbidden},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequest(tc.method, "http://"+c.tcp+tc.path, nil)
@@ -355,7 +355,7 @@ func TestDatabricksMetadataService(t *testing.T) {
 		for k, v := range ok {
 			req.Header.Set(k, v)
 		}
-		if r := do(t, c.unix, req); r.status != 403 || r.errCode(t) != client.CodeForbidden {
+		if r := do(t, c.unix, req); r.status != 403 || r.errCode(t) != wire.CodeForbidden {
 			t.Fatalf("%d %s", r.status, r.body)
 		}
 	})
@@ -381,7 +381,7 @@ func TestRefreshRejected(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			b, _ := json.Marshal(client.RefreshRequest{Profile: "app", RejectedSHA256: sum(first.AccessToken)})
+			b, _ := json.Marshal(wire.RefreshRequest{Profile: "app", RejectedSHA256: sum(first.AccessToken)})
 			req, _ := http.NewRequest("POST", "http://tokend/v1/refresh", strings.NewReader(string(b)))
 			resp, err := h.unix.Do(req)
 			if err != nil {
@@ -389,7 +389,7 @@ func TestRefreshRejected(t *testing.T) {
 				return
 			}
 			defer resp.Body.Close()
-			var tok client.Token
+			var tok wire.Token
 			if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&tok) != nil {
 				t.Errorf("status %d", resp.StatusCode)
 			}
@@ -411,16 +411,16 @@ func TestRefreshRejected(t *testing.T) {
 
 	for _, tc := range []struct {
 		name     string
-		req      client.RefreshRequest
+		req      wire.RefreshRequest
 		status   int
 		requests int // to the identity provider
 	}{
-		{"no rejected token: always refresh", client.RefreshRequest{Profile: "app"}, 200, 1},
-		{"scopes", client.RefreshRequest{Profile: "app", Resource: mgmt}, 200, 1},
-		{"unknown token: serve current", client.RefreshRequest{Profile: "app", RejectedSHA256: sum("x")}, 200, 0},
-		{"bad hash", client.RefreshRequest{Profile: "app", RejectedSHA256: "abc"}, 400, 0},
-		{"unknown profile", client.RefreshRequest{Profile: "nope"}, 404, 0},
-		{"not signed in", client.RefreshRequest{Profile: "user"}, 409, 0},
+		{"no rejected token: always refresh", wire.RefreshRequest{Profile: "app"}, 200, 1},
+		{"scopes", wire.RefreshRequest{Profile: "app", Resource: mgmt}, 200, 1},
+		{"unknown token: serve current", wire.RefreshRequest{Profile: "app", RejectedSHA256: sum("x")}, 200, 0},
+		{"bad hash", wire.RefreshRequest{Profile: "app", RejectedSHA256: "abc"}, 400, 0},
+		{"unknown profile", wire.RefreshRequest{Profile: "nope"}, 404, 0},
+		{"not signed in", wire.RefreshRequest{Profile: "user"}, 409, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h.get("/v1/token?profile=app&resource=" + mgmt)
@@ -443,21 +443,21 @@ func TestRefreshRejected(t *testing.T) {
 		}
 		h.em.FailNext(1, entraemu.Fault{Status: 503, RetryAfter: time.Minute})
 		defer h.em.FailNext(0, entraemu.Fault{})
-		if r := h.post("/v1/refresh", client.RefreshRequest{Profile: "app"}); r.status != 503 {
+		if r := h.post("/v1/refresh", wire.RefreshRequest{Profile: "app"}); r.status != 503 {
 			t.Fatalf("provider down: %d %s", r.status, r.body)
 		}
 		before := total()
-		r := h.post("/v1/refresh", client.RefreshRequest{Profile: "app"})
+		r := h.post("/v1/refresh", wire.RefreshRequest{Profile: "app"})
 		if r.status != 503 || r.header.Get("Retry-After") == "" || total() != before {
 			t.Fatalf("during backoff: %d %s, %d more provider requests", r.status, r.body, total()-before)
 		}
 		h.clk.Advance(backoffMax + time.Minute)
-		if r := h.post("/v1/refresh", client.RefreshRequest{Profile: "app"}); r.status != 200 {
+		if r := h.post("/v1/refresh", wire.RefreshRequest{Profile: "app"}); r.status != 200 {
 			t.Fatalf("after backoff: %d %s", r.status, r.body)
 		}
 	})
 	t.Run("not on TCP", func(t *testing.T) {
-		c := mint(t, h.unix, client.CapabilityRequest{Profile: "app"})
+		c := mint(t, h.unix, wire.CapabilityRequest{Profile: "app"})
 		req, _ := http.NewRequest("POST", "http://"+h.tcp+"/v1/refresh", strings.NewReader(`{"profile":"app"}`))
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 		req.Header.Set("Content-Type", "application/json")
@@ -472,7 +472,7 @@ func TestRefreshRejected(t *testing.T) {
 func BenchmarkCompat(b *testing.B) {
 	h := newHarness(b, harnessOpts{noRefresher: true})
 	c := newCompatServer(b, h)
-	cp := mint(b, c.unix, client.CapabilityRequest{Profile: "dbx"})
+	cp := mint(b, c.unix, wire.CapabilityRequest{Profile: "dbx"})
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	defer hc.CloseIdleConnections()
 	for _, tc := range []struct {

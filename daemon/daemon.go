@@ -17,7 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/clock"
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/idp"
@@ -79,7 +79,7 @@ type Server struct {
 	logins  logins   // sign-ins in progress (login.go)
 
 	mu        sync.Mutex
-	listeners client.Listeners
+	listeners wire.Listeners
 }
 
 // New builds a Server. A profile whose source cannot be built is kept, in
@@ -181,24 +181,24 @@ func (s *Server) Listening(lns ...net.Listener) {
 // serve it themselves.
 func (s *Server) Handler() http.Handler { return hardened(s.socketGuard(s.routes)) }
 
-func (s *Server) status() client.Status {
+func (s *Server) status() wire.Status {
 	s.mu.Lock()
 	ls := s.listeners
 	s.mu.Unlock()
-	st := client.Status{
+	st := wire.Status{
 		Version:   s.cfg.Version,
 		PID:       os.Getpid(),
 		Listeners: ls,
-		Store: client.StoreStatus{
+		Store: wire.StoreStatus{
 			Backend: s.cfg.Store.Backend(),
-			State:   client.StoreOK,
+			State:   wire.StoreOK,
 			Healthy: true,
 			Warning: s.cfg.Store.Warning(),
 		},
-		Profiles: []client.ProfileStatus{},
+		Profiles: []wire.ProfileStatus{},
 	}
 	if err := s.cfg.Store.Health(); err != nil {
-		st.Store.Healthy, st.Store.State, st.Store.Error = false, client.StoreUnavailable, err.Error()
+		st.Store.Healthy, st.Store.State, st.Store.Error = false, wire.StoreUnavailable, err.Error()
 	}
 	now := s.clock.Now()
 	for _, p := range s.profileSet().list {

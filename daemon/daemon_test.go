@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/idp"
 	"github.com/tokend/tokend/store"
@@ -27,7 +27,7 @@ func TestDayOfTokens(t *testing.T) {
 		t.Run(tc.profile, func(t *testing.T) {
 			h := newHarness(t, harnessOpts{})
 			if tc.profile == "user" {
-				r := h.post("/v1/login", client.LoginRequest{Profile: "user", Username: entraemu.Username, Password: entraemu.Password})
+				r := h.post("/v1/login", wire.LoginRequest{Profile: "user", Username: entraemu.Username, Password: entraemu.Password})
 				if r.status != 200 {
 					t.Fatalf("login: %d %s", r.status, r.body)
 				}
@@ -104,7 +104,7 @@ func TestFanIn(t *testing.T) {
 				return
 			}
 			defer resp.Body.Close()
-			var tok client.Token
+			var tok wire.Token
 			if resp.StatusCode != 200 {
 				errs <- fmt.Errorf("status %d", resp.StatusCode)
 				return
@@ -148,13 +148,13 @@ func TestKeepsServingWhileProviderFails(t *testing.T) {
 			t.Fatal("token changed while the provider was down")
 		}
 	}
-	if st := h.profileStatus("app"); st.State != client.StateError || st.LastError == "" {
+	if st := h.profileStatus("app"); st.State != wire.StateError || st.LastError == "" {
 		t.Errorf("status while failing = %+v", st)
 	}
 	h.clk.Set(exp.Add(-time.Minute))
 	h.settle()
 	r := h.get("/v1/token?profile=app")
-	if r.status != 503 || r.errCode(t) != client.CodeUpstreamUnavailable || r.header.Get("Retry-After") == "" {
+	if r.status != 503 || r.errCode(t) != wire.CodeUpstreamUnavailable || r.header.Get("Retry-After") == "" {
 		t.Fatalf("near expiry with provider down: %d %s (Retry-After %q)", r.status, r.body, r.header.Get("Retry-After"))
 	}
 	h.em.FailNext(0, entraemu.Fault{})
@@ -170,11 +170,11 @@ func TestLogin(t *testing.T) {
 	h.waitReady("app")
 	// Not signed in yet: exit-code-4 material, with the command to run.
 	r := h.get("/v1/token?profile=user")
-	if r.status != 409 || r.errCode(t) != client.CodeLoginRequired {
+	if r.status != 409 || r.errCode(t) != wire.CodeLoginRequired {
 		t.Fatalf("before login: %d %s", r.status, r.body)
 	}
-	r = h.post("/v1/login", client.LoginRequest{Profile: "user", Username: entraemu.Username, Password: "wrong"})
-	if r.status != 409 || r.errCode(t) != client.CodeLoginRequired {
+	r = h.post("/v1/login", wire.LoginRequest{Profile: "user", Username: entraemu.Username, Password: "wrong"})
+	if r.status != 409 || r.errCode(t) != wire.CodeLoginRequired {
 		t.Fatalf("wrong password: %d %s", r.status, r.body)
 	}
 	if !contains(string(r.body), "AADSTS50126") {
@@ -183,7 +183,7 @@ func TestLogin(t *testing.T) {
 	// The other profile is unaffected.
 	h.get("/v1/token?profile=app").token(t)
 
-	r = h.post("/v1/login", client.LoginRequest{Profile: "user", Username: entraemu.Username, Password: entraemu.Password})
+	r = h.post("/v1/login", wire.LoginRequest{Profile: "user", Username: entraemu.Username, Password: entraemu.Password})
 	if r.status != 200 {
 		t.Fatalf("login: %d %s", r.status, r.body)
 	}
@@ -197,12 +197,12 @@ func TestLogin(t *testing.T) {
 	h.clk.Advance(2 * time.Hour)
 	h.settle()
 	r = h.get("/v1/token?profile=user")
-	if r.status != 409 || r.errCode(t) != client.CodeLoginRequired {
+	if r.status != 409 || r.errCode(t) != wire.CodeLoginRequired {
 		t.Fatalf("after revocation: %d %s", r.status, r.body)
 	}
 	h.get("/v1/token?profile=app").token(t)
 
-	if r := h.post("/v1/logout", client.LogoutRequest{Profile: "app"}); r.status != 204 {
+	if r := h.post("/v1/logout", wire.LogoutRequest{Profile: "app"}); r.status != 204 {
 		t.Fatalf("logout: %d %s", r.status, r.body)
 	}
 	if r := h.get("/v1/token?profile=app"); r.status != 409 {
@@ -231,12 +231,12 @@ func TestStoreUnavailable(t *testing.T) {
 		t.Fatal("a new token without the secret?")
 	}
 	st := h.srv.status()
-	if st.Store.Healthy || st.Store.State != client.StoreUnavailable || !strings.Contains(st.Store.Error, "unlock your keychain") {
+	if st.Store.Healthy || st.Store.State != wire.StoreUnavailable || !strings.Contains(st.Store.Error, "unlock your keychain") {
 		t.Errorf("store status = %+v", st.Store)
 	}
 	// A login that must store a secret fails with store_unavailable.
-	r := h.post("/v1/login", client.LoginRequest{Profile: "app", ClientSecret: entraemu.ClientSecret})
-	if r.status != 503 || r.errCode(t) != client.CodeStoreUnavailable {
+	r := h.post("/v1/login", wire.LoginRequest{Profile: "app", ClientSecret: entraemu.ClientSecret})
+	if r.status != 503 || r.errCode(t) != wire.CodeStoreUnavailable {
 		t.Fatalf("login with a locked store: %d %s", r.status, r.body)
 	}
 	// Unlocked: the refresher recovers by itself.
@@ -292,12 +292,12 @@ func TestErrorMapping(t *testing.T) {
 		status int
 		code   string
 	}{
-		{idp.Setupf("az is not on tokend's PATH: install the Azure CLI"), 400, client.CodeInvalidRequest},
-		{&idp.Error{Code: "invalid_grant", LoginNeeded: true}, 409, client.CodeLoginRequired},
-		{&idp.Error{Status: 503, Temporary: true, RetryAfter: time.Minute}, 503, client.CodeUpstreamUnavailable},
-		{&idp.Error{Code: "invalid_scope", Status: 400}, 400, client.CodeInvalidRequest},
-		{fmt.Errorf("read: %w", store.ErrUnavailable), 503, client.CodeStoreUnavailable},
-		{errors.New("something unexpected"), 500, client.CodeInternal},
+		{idp.Setupf("az is not on tokend's PATH: install the Azure CLI"), 400, wire.CodeInvalidRequest},
+		{&idp.Error{Code: "invalid_grant", LoginNeeded: true}, 409, wire.CodeLoginRequired},
+		{&idp.Error{Status: 503, Temporary: true, RetryAfter: time.Minute}, 503, wire.CodeUpstreamUnavailable},
+		{&idp.Error{Code: "invalid_scope", Status: 400}, 400, wire.CodeInvalidRequest},
+		{fmt.Errorf("read: %w", store.ErrUnavailable), 503, wire.CodeStoreUnavailable},
+		{errors.New("something unexpected"), 500, wire.CodeInternal},
 	} {
 		e := h.srv.apiErrorFor(p, tc.err, sl)
 		if e.status != tc.status || e.code != tc.code {

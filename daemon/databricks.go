@@ -3,7 +3,7 @@ package daemon
 import (
 	"net/http"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/config"
 )
 
@@ -27,31 +27,31 @@ type dbxToken struct {
 func (s *Server) handleDatabricks(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r.Context()).cap
 	if c == nil {
-		return newError(client.CodeForbidden, "the Databricks metadata service is served on tokend's TCP listener: run the program under `token exec PROFILE -- …`")
+		return newError(wire.CodeForbidden, "the Databricks metadata service is served on tokend's TCP listener: run the program under `token exec PROFILE -- …`")
 	}
 	if r.Method != http.MethodGet {
-		return errorf(http.StatusMethodNotAllowed, client.CodeInvalidRequest, "the metadata service answers GET only")
+		return errorf(http.StatusMethodNotAllowed, wire.CodeInvalidRequest, "the metadata service answers GET only")
 	}
 	if v := r.Header.Get("X-Databricks-Metadata-Version"); v != "1" {
-		return newError(client.CodeInvalidRequest, "X-Databricks-Metadata-Version %q is not supported: tokend speaks version 1", v)
+		return newError(wire.CodeInvalidRequest, "X-Databricks-Metadata-Version %q is not supported: tokend speaks version 1", v)
 	}
 	host := r.Header.Get("X-Databricks-Host")
 	if host == "" {
-		return newError(client.CodeInvalidRequest, "X-Databricks-Host is required")
+		return newError(wire.CodeInvalidRequest, "X-Databricks-Host is required")
 	}
 	p, err := s.profileFor(r, "")
 	if err != nil {
 		return err
 	}
 	if p.cfg.DatabricksHost == "" {
-		return newError(client.CodeInvalidRequest, "profile %s has no databricks_host: set it in the config", p.cfg.Name)
+		return newError(wire.CodeInvalidRequest, "profile %s has no databricks_host: set it in the config", p.cfg.Name)
 	}
 	if h, err := config.NormalizeHost(host); err != nil || h != p.cfg.DatabricksHost {
-		return newError(client.CodeForbidden, "X-Databricks-Host %q is not the workspace of profile %s (%s)", host, p.cfg.Name, p.cfg.DatabricksHost)
+		return newError(wire.CodeForbidden, "X-Databricks-Host %q is not the workspace of profile %s (%s)", host, p.cfg.Name, p.cfg.DatabricksHost)
 	}
 	scopes := []string{config.DatabricksScope}
 	if !c.allows(scopes) {
-		return newError(client.CodeForbidden, "this capability does not cover Azure Databricks")
+		return newError(wire.CodeForbidden, "this capability does not cover Azure Databricks")
 	}
 	t, err := s.token(r.Context(), p, scopes)
 	if err != nil {

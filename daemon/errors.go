@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/idp"
 	"github.com/tokend/tokend/store"
 )
@@ -31,14 +31,14 @@ func errorf(status int, code, format string, args ...any) *apiError {
 // Statuses of the error codes. Permanent failures are 4xx; only retryable
 // ones are 5xx.
 var codeStatus = map[string]int{
-	client.CodeInvalidRequest:      http.StatusBadRequest,
-	client.CodeUnauthorized:        http.StatusUnauthorized,
-	client.CodeForbidden:           http.StatusForbidden,
-	client.CodeUnknownProfile:      http.StatusNotFound,
-	client.CodeLoginRequired:       http.StatusConflict,
-	client.CodeUpstreamUnavailable: http.StatusServiceUnavailable,
-	client.CodeStoreUnavailable:    http.StatusServiceUnavailable,
-	client.CodeInternal:            http.StatusInternalServerError,
+	wire.CodeInvalidRequest:      http.StatusBadRequest,
+	wire.CodeUnauthorized:        http.StatusUnauthorized,
+	wire.CodeForbidden:           http.StatusForbidden,
+	wire.CodeUnknownProfile:      http.StatusNotFound,
+	wire.CodeLoginRequired:       http.StatusConflict,
+	wire.CodeUpstreamUnavailable: http.StatusServiceUnavailable,
+	wire.CodeStoreUnavailable:    http.StatusServiceUnavailable,
+	wire.CodeInternal:            http.StatusInternalServerError,
 }
 
 func newError(code, format string, args ...any) *apiError {
@@ -55,10 +55,10 @@ func (s *Server) apiErrorFor(p *profile, err error, sl *slot) *apiError {
 		return e
 	}
 	if errors.Is(err, idp.ErrLoginRequired) {
-		return newError(client.CodeLoginRequired, "profile %s needs a new sign-in (%v): run `%s`", p.cfg.Name, err, loginHint(p.cfg))
+		return newError(wire.CodeLoginRequired, "profile %s needs a new sign-in (%v): run `%s`", p.cfg.Name, err, loginHint(p.cfg))
 	}
 	if idp.IsTemporary(err) {
-		e := newError(client.CodeUpstreamUnavailable, "identity provider unavailable for profile %s (%v); tokend keeps retrying", p.cfg.Name, err)
+		e := newError(wire.CodeUpstreamUnavailable, "identity provider unavailable for profile %s (%v); tokend keeps retrying", p.cfg.Name, err)
 		e.retryAfter = time.Until(sl.nextAt())
 		if ra := idp.RetryAfter(err); ra > e.retryAfter {
 			e.retryAfter = ra
@@ -67,20 +67,20 @@ func (s *Server) apiErrorFor(p *profile, err error, sl *slot) *apiError {
 	}
 	var ie *idp.Error
 	if errors.As(err, &ie) {
-		return newError(client.CodeInvalidRequest, "identity provider refused the request for profile %s: %v", p.cfg.Name, err)
+		return newError(wire.CodeInvalidRequest, "identity provider refused the request for profile %s: %v", p.cfg.Name, err)
 	}
 	if errors.Is(err, idp.ErrSetup) {
-		return newError(client.CodeInvalidRequest, "%v", err)
+		return newError(wire.CodeInvalidRequest, "%v", err)
 	}
 	s.log.Error("token source failed", "profile", p.cfg.Name, "err", err)
-	return newError(client.CodeInternal, "profile %s: %v", p.cfg.Name, err)
+	return newError(wire.CodeInternal, "profile %s: %v", p.cfg.Name, err)
 }
 
 // storeError explains a secret-store failure (its message carries the fix),
 // or returns nil for other errors.
 func storeError(err error) *apiError {
 	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrWrongKey) {
-		e := newError(client.CodeStoreUnavailable, "%v", err)
+		e := newError(wire.CodeStoreUnavailable, "%v", err)
 		e.retryAfter = 30 * time.Second
 		return e
 	}
@@ -103,12 +103,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	if !errors.As(err, &ae) {
 		s.log.Error("request failed", "path", r.URL.Path, "err", err)
-		ae = newError(client.CodeInternal, "internal error: see the tokend log")
+		ae = newError(wire.CodeInternal, "internal error: see the tokend log")
 	}
 	if ae.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int((ae.retryAfter+time.Second-1)/time.Second)))
 	}
-	writeJSON(w, ae.status, client.ErrorBody{Error: ae.code, Description: ae.desc})
+	writeJSON(w, ae.status, wire.ErrorBody{Error: ae.code, Description: ae.desc})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -127,7 +127,7 @@ func decodeJSON(r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return newError(client.CodeInvalidRequest, "request body: %v", err)
+		return newError(wire.CodeInvalidRequest, "request body: %v", err)
 	}
 	return nil
 }

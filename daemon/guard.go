@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/peercred"
 	"github.com/tokend/tokend/internal/redact"
 )
@@ -92,7 +92,7 @@ func hardened(next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
 		if r.ContentLength > maxBody {
-			writeAPIError(w, errorf(http.StatusRequestEntityTooLarge, client.CodeInvalidRequest, "request body over %d bytes", maxBody))
+			writeAPIError(w, errorf(http.StatusRequestEntityTooLarge, wire.CodeInvalidRequest, "request body over %d bytes", maxBody))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
@@ -107,12 +107,12 @@ func (s *Server) socketGuard(next http.Handler) http.Handler {
 		c := callerOf(r.Context())
 		switch {
 		case !c.socket:
-			s.writeError(w, r, newError(client.CodeForbidden, "not a unix socket connection"))
+			s.writeError(w, r, newError(wire.CodeForbidden, "not a unix socket connection"))
 		case c.credErr != nil:
-			s.writeError(w, r, newError(client.CodeForbidden, "cannot identify the connecting process: %v", c.credErr))
+			s.writeError(w, r, newError(wire.CodeForbidden, "cannot identify the connecting process: %v", c.credErr))
 		case c.cred.UID != uid:
 			s.log.Warn("refused socket peer", "uid", c.cred.UID, "pid", c.cred.PID)
-			s.writeError(w, r, newError(client.CodeForbidden, "uid %d may not use the tokend of uid %d", c.cred.UID, uid))
+			s.writeError(w, r, newError(wire.CodeForbidden, "uid %d may not use the tokend of uid %d", c.cred.UID, uid))
 		default:
 			next.ServeHTTP(w, r)
 		}
@@ -134,7 +134,7 @@ func (s *Server) tcpGuard(port int, next http.Handler) http.Handler {
 		}
 		peer := peerOf(r)
 		if d := fails.wait(peer); d > 0 {
-			e := errorf(http.StatusTooManyRequests, client.CodeUnauthorized, "too many failed capability checks from %s: try again in %s", peer, d.Round(time.Second))
+			e := errorf(http.StatusTooManyRequests, wire.CodeUnauthorized, "too many failed capability checks from %s: try again in %s", peer, d.Round(time.Second))
 			e.retryAfter = d
 			s.refuse(w, r, e)
 			return
@@ -145,7 +145,7 @@ func (s *Server) tcpGuard(port int, next http.Handler) http.Handler {
 			if fails.fail(peer) {
 				s.log.Warn("peer refused for failing capability checks", "peer", peer, "endpoint", endpointOf(r))
 			}
-			s.refuse(w, r, newError(client.CodeUnauthorized, "%s must carry a valid capability: run the program under `token exec PROFILE -- …` or mint one with `token env PROFILE`", where))
+			s.refuse(w, r, newError(wire.CodeUnauthorized, "%s must carry a valid capability: run the program under `token exec PROFILE -- …` or mint one with `token env PROFILE`", where))
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, &caller{cap: c})))
@@ -189,15 +189,15 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err *apiError) {
 func browserCheck(r *http.Request, hosts map[string]bool) *apiError {
 	switch {
 	case !hosts[strings.ToLower(r.Host)] && !isLocalAddr(r):
-		return newError(client.CodeForbidden, "Host %q refused: use 127.0.0.1 or localhost with the daemon's port", redact.String(r.Host))
+		return newError(wire.CodeForbidden, "Host %q refused: use 127.0.0.1 or localhost with the daemon's port", redact.String(r.Host))
 	case r.Header["Origin"] != nil || r.Header["Referer"] != nil:
-		return newError(client.CodeForbidden, "requests from web pages are refused")
+		return newError(wire.CodeForbidden, "requests from web pages are refused")
 	case !fetchSiteNone(r.Header["Sec-Fetch-Site"]):
-		return newError(client.CodeForbidden, "requests from web pages are refused")
+		return newError(wire.CodeForbidden, "requests from web pages are refused")
 	case r.Header["Upgrade"] != nil:
-		return newError(client.CodeForbidden, "protocol upgrades (websockets) are refused")
+		return newError(wire.CodeForbidden, "protocol upgrades (websockets) are refused")
 	case hasBody(r.Method) && !isJSON(r.Header["Content-Type"]):
-		return errorf(http.StatusUnsupportedMediaType, client.CodeInvalidRequest, "%s needs Content-Type: application/json", r.Method)
+		return errorf(http.StatusUnsupportedMediaType, wire.CodeInvalidRequest, "%s needs Content-Type: application/json", r.Method)
 	}
 	return nil
 }
@@ -245,7 +245,7 @@ func socketOnly(s *Server) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if !callerOf(r.Context()).socket {
-				s.writeError(w, r, newError(client.CodeForbidden, "%s is only served on the unix socket", r.URL.Path))
+				s.writeError(w, r, newError(wire.CodeForbidden, "%s is only served on the unix socket", r.URL.Path))
 				return
 			}
 			next.ServeHTTP(w, r)

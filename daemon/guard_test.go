@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/peercred"
 )
 
@@ -22,14 +22,14 @@ func TestBadInput(t *testing.T) {
 		status     int
 		code       string
 	}{
-		{"unknown profile", "/v1/token?profile=nope", 404, client.CodeUnknownProfile},
-		{"bad escape", "/v1/token?profile=%zz", 400, client.CodeInvalidRequest},
-		{"unknown parameter", "/v1/token?profile=app&scopes=x", 400, client.CodeInvalidRequest},
-		{"profile twice", "/v1/token?profile=app&profile=user", 400, client.CodeInvalidRequest},
-		{"scope and resource", "/v1/token?profile=app&scope=a/.default&resource=b", 400, client.CodeInvalidRequest},
-		{"empty scope", "/v1/token?profile=app&scope=", 400, client.CodeInvalidRequest},
-		{"resource with .default", "/v1/token?profile=app&resource=x/.default", 400, client.CodeInvalidRequest},
-		{"no such endpoint", "/v2/token", 400, client.CodeInvalidRequest},
+		{"unknown profile", "/v1/token?profile=nope", 404, wire.CodeUnknownProfile},
+		{"bad escape", "/v1/token?profile=%zz", 400, wire.CodeInvalidRequest},
+		{"unknown parameter", "/v1/token?profile=app&scopes=x", 400, wire.CodeInvalidRequest},
+		{"profile twice", "/v1/token?profile=app&profile=user", 400, wire.CodeInvalidRequest},
+		{"scope and resource", "/v1/token?profile=app&scope=a/.default&resource=b", 400, wire.CodeInvalidRequest},
+		{"empty scope", "/v1/token?profile=app&scope=", 400, wire.CodeInvalidRequest},
+		{"resource with .default", "/v1/token?profile=app&resource=x/.default", 400, wire.CodeInvalidRequest},
+		{"no such endpoint", "/v2/token", 400, wire.CodeInvalidRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := h.get(tc.path)
@@ -40,12 +40,12 @@ func TestBadInput(t *testing.T) {
 	}
 	t.Run("bad login body", func(t *testing.T) {
 		r := h.post("/v1/login", map[string]any{"profile": "user", "pasword": "x"})
-		if r.status != 400 || r.errCode(t) != client.CodeInvalidRequest {
+		if r.status != 400 || r.errCode(t) != wire.CodeInvalidRequest {
 			t.Fatalf("%d %s", r.status, r.body)
 		}
 	})
 	t.Run("bad capability ttl", func(t *testing.T) {
-		r := h.post("/v1/capabilities", client.CapabilityRequest{Profile: "app", TTLSeconds: -5})
+		r := h.post("/v1/capabilities", wire.CapabilityRequest{Profile: "app", TTLSeconds: -5})
 		if r.status != 400 {
 			t.Fatalf("%d %s", r.status, r.body)
 		}
@@ -57,15 +57,15 @@ func TestBadInput(t *testing.T) {
 // token is looked at, and a valid capability works only for its profile.
 func TestTCPGuards(t *testing.T) {
 	h := newHarness(t, harnessOpts{noRefresher: true})
-	var app, appScoped, user, expired client.Capability
+	var app, appScoped, user, expired wire.Capability
 	for _, c := range []struct {
-		dst *client.Capability
-		req client.CapabilityRequest
+		dst *wire.Capability
+		req wire.CapabilityRequest
 	}{
-		{&app, client.CapabilityRequest{Profile: "app"}},
-		{&appScoped, client.CapabilityRequest{Profile: "app", Scopes: []string{"https://management.core.windows.net//.default"}}},
-		{&user, client.CapabilityRequest{Profile: "user"}},
-		{&expired, client.CapabilityRequest{Profile: "app", TTLSeconds: 60}},
+		{&app, wire.CapabilityRequest{Profile: "app"}},
+		{&appScoped, wire.CapabilityRequest{Profile: "app", Scopes: []string{"https://management.core.windows.net//.default"}}},
+		{&user, wire.CapabilityRequest{Profile: "user"}},
+		{&expired, wire.CapabilityRequest{Profile: "app", TTLSeconds: 60}},
 	} {
 		r := h.post("/v1/capabilities", c.req)
 		if r.status != 201 {
@@ -75,8 +75,8 @@ func TestTCPGuards(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	revoked := h.post("/v1/capabilities", client.CapabilityRequest{Profile: "app"})
-	var rv client.Capability
+	revoked := h.post("/v1/capabilities", wire.CapabilityRequest{Profile: "app"})
+	var rv wire.Capability
 	jsonDecode(strings.NewReader(string(revoked.body)), &rv)
 	req, _ := http.NewRequest("DELETE", "http://tokend/v1/capabilities/"+rv.ID, nil)
 	if r := do(t, h.unix, req); r.status != 204 {
@@ -102,42 +102,42 @@ func TestTCPGuards(t *testing.T) {
 		status  int
 		code    string
 	}{
-		{name: "no capability", path: "/v1/token", status: 401, code: client.CodeUnauthorized},
-		{name: "wrong capability", path: "/v1/token", headers: map[string]string{"Authorization": "Bearer tkd1." + app.ID + ".AAAA"}, status: 401, code: client.CodeUnauthorized},
-		{name: "garbage capability", path: "/v1/token", headers: map[string]string{"Authorization": "Bearer x"}, status: 401, code: client.CodeUnauthorized},
-		{name: "basic auth", path: "/v1/token", headers: map[string]string{"Authorization": "Basic " + app.Token}, status: 401, code: client.CodeUnauthorized},
-		{name: "capability in the wrong header", path: "/v1/token", headers: map[string]string{"X-IDENTITY-HEADER": app.Token}, status: 401, code: client.CodeUnauthorized},
-		{name: "expired capability", path: "/v1/token", headers: map[string]string{"Authorization": "Bearer " + expired.Token}, status: 401, code: client.CodeUnauthorized},
-		{name: "revoked capability", path: "/v1/token", headers: map[string]string{"Authorization": "Bearer " + rv.Token}, status: 401, code: client.CodeUnauthorized},
-		{name: "capability of another profile", path: "/v1/token?profile=app", headers: map[string]string{"Authorization": "Bearer " + user.Token}, status: 403, code: client.CodeForbidden},
-		{name: "scope outside capability", path: "/v1/token", headers: map[string]string{"Authorization": "Bearer " + appScoped.Token}, status: 403, code: client.CodeForbidden},
-		{name: "Origin", path: "/v1/token", headers: with("Origin", "https://evil.example"), status: 403, code: client.CodeForbidden},
-		{name: "Origin evil.example", path: "/v1/token", headers: with("Origin", "evil.example"), status: 403, code: client.CodeForbidden},
-		{name: "Origin null", path: "/v1/token", headers: with("Origin", "null"), status: 403, code: client.CodeForbidden},
-		{name: "Origin of the daemon itself", path: "/v1/token", headers: with("Origin", "http://"+h.tcp), status: 403, code: client.CodeForbidden},
+		{name: "no capability", path: "/v1/token", status: 401, code: wire.CodeUnauthorized},
+		{name: "wrong capability", path: "/v1/token", headers: map[string]string{"Authorization": "Bearer tkd1." + app.ID + ".AAAA"}, status: 401, code: wire.CodeUnauthorized},
+		{name: "garbage capability", path: "/v1/token", headers: map[string]string{"Authorization": "Bearer x"}, status: 401, code: wire.CodeUnauthorized},
+		{name: "basic auth", path: "/v1/token", headers: map[string]string{"Authorization": "Basic " + app.Token}, status: 401, code: wire.CodeUnauthorized},
+		{name: "capability in the wrong header", path: "/v1/token", headers: map[string]string{"X-IDENTITY-HEADER": app.Token}, status: 401, code: wire.CodeUnauthorized},
+		{name: "expired capability", path: "/v1/token", headers: map[string]string{"Authorization": "Bearer " + expired.Token}, status: 401, code: wire.CodeUnauthorized},
+		{name: "revoked capability", path: "/v1/token", headers: map[string]string{"Authorization": "Bearer " + rv.Token}, status: 401, code: wire.CodeUnauthorized},
+		{name: "capability of another profile", path: "/v1/token?profile=app", headers: map[string]string{"Authorization": "Bearer " + user.Token}, status: 403, code: wire.CodeForbidden},
+		{name: "scope outside capability", path: "/v1/token", headers: map[string]string{"Authorization": "Bearer " + appScoped.Token}, status: 403, code: wire.CodeForbidden},
+		{name: "Origin", path: "/v1/token", headers: with("Origin", "https://evil.example"), status: 403, code: wire.CodeForbidden},
+		{name: "Origin evil.example", path: "/v1/token", headers: with("Origin", "evil.example"), status: 403, code: wire.CodeForbidden},
+		{name: "Origin null", path: "/v1/token", headers: with("Origin", "null"), status: 403, code: wire.CodeForbidden},
+		{name: "Origin of the daemon itself", path: "/v1/token", headers: with("Origin", "http://"+h.tcp), status: 403, code: wire.CodeForbidden},
 		{name: "Origin on MSI", path: "/msi/token?api-version=2019-08-01&resource=x", headers: map[string]string{"X-IDENTITY-HEADER": app.Token, "Origin": "https://evil.example"}, status: 403},
-		{name: "Origin on Databricks", path: "/databricks/" + app.Token, headers: map[string]string{"Origin": "https://evil.example", "X-Databricks-Metadata-Version": "1"}, status: 403, code: client.CodeForbidden},
-		{name: "Referer", path: "/v1/token", headers: with("Referer", "https://evil.example/x"), status: 403, code: client.CodeForbidden},
-		{name: "Sec-Fetch-Site cross-site", path: "/v1/token", headers: with("Sec-Fetch-Site", "cross-site"), status: 403, code: client.CodeForbidden},
-		{name: "Sec-Fetch-Site same-origin", path: "/v1/token", headers: with("Sec-Fetch-Site", "same-origin"), status: 403, code: client.CodeForbidden},
-		{name: "Sec-Fetch-Site empty", path: "/v1/token", headers: with("Sec-Fetch-Site", ""), status: 403, code: client.CodeForbidden},
-		{name: "websocket upgrade", path: "/v1/token", headers: with("Upgrade", "websocket", "Connection", "Upgrade", "Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="), status: 403, code: client.CodeForbidden},
-		{name: "h2c upgrade", path: "/v1/token", headers: with("Upgrade", "h2c", "Connection", "Upgrade, HTTP2-Settings"), status: 403, code: client.CodeForbidden},
-		{name: "form POST", method: "POST", path: "/v1/capabilities", headers: with("Content-Type", "application/x-www-form-urlencoded"), status: 415, code: client.CodeInvalidRequest},
-		{name: "text/plain POST", method: "POST", path: "/v1/token", headers: with("Content-Type", "text/plain"), status: 415, code: client.CodeInvalidRequest},
-		{name: "multipart POST", method: "POST", path: "/v1/login", headers: with("Content-Type", "multipart/form-data; boundary=x"), status: 415, code: client.CodeInvalidRequest},
-		{name: "POST without Content-Type", method: "POST", path: "/v1/logout", headers: good, status: 415, code: client.CodeInvalidRequest},
-		{name: "JSON look-alike POST", method: "POST", path: "/v1/capabilities", headers: with("Content-Type", "application/jsonx"), status: 415, code: client.CodeInvalidRequest},
-		{name: "Host evil.example", host: "evil.example" + port, path: "/v1/token", headers: good, status: 403, code: client.CodeForbidden},
-		{name: "Host evil.example without port", host: "evil.example", path: "/v1/token", headers: good, status: 403, code: client.CodeForbidden},
-		{name: "Host rebinding", host: "127.0.0.1.nip.io" + port, path: "/v1/token", headers: good, status: 403, code: client.CodeForbidden},
-		{name: "Host without port", host: "127.0.0.1", path: "/v1/token", headers: good, status: 403, code: client.CodeForbidden},
-		{name: "Host other port", host: "127.0.0.1:1", path: "/v1/token", headers: good, status: 403, code: client.CodeForbidden},
-		{name: "Host 0.0.0.0", host: "0.0.0.0" + port, path: "/v1/token", headers: good, status: 403, code: client.CodeForbidden},
-		{name: "status over TCP", path: "/v1/status", headers: good, status: 403, code: client.CodeForbidden},
-		{name: "metrics over TCP", path: "/v1/metrics", headers: good, status: 403, code: client.CodeForbidden},
-		{name: "capability minting over TCP", method: "POST", path: "/v1/capabilities", headers: with("Content-Type", "application/json"), status: 403, code: client.CodeForbidden},
-		{name: "capability revoking over TCP", method: "DELETE", path: "/v1/capabilities/" + app.ID, headers: good, status: 403, code: client.CodeForbidden},
+		{name: "Origin on Databricks", path: "/databricks/" + app.Token, headers: map[string]string{"Origin": "https://evil.example", "X-Databricks-Metadata-Version": "1"}, status: 403, code: wire.CodeForbidden},
+		{name: "Referer", path: "/v1/token", headers: with("Referer", "https://evil.example/x"), status: 403, code: wire.CodeForbidden},
+		{name: "Sec-Fetch-Site cross-site", path: "/v1/token", headers: with("Sec-Fetch-Site", "cross-site"), status: 403, code: wire.CodeForbidden},
+		{name: "Sec-Fetch-Site same-origin", path: "/v1/token", headers: with("Sec-Fetch-Site", "same-origin"), status: 403, code: wire.CodeForbidden},
+		{name: "Sec-Fetch-Site empty", path: "/v1/token", headers: with("Sec-Fetch-Site", ""), status: 403, code: wire.CodeForbidden},
+		{name: "websocket upgrade", path: "/v1/token", headers: with("Upgrade", "websocket", "Connection", "Upgrade", "Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="), status: 403, code: wire.CodeForbidden},
+		{name: "h2c upgrade", path: "/v1/token", headers: with("Upgrade", "h2c", "Connection", "Upgrade, HTTP2-Settings"), status: 403, code: wire.CodeForbidden},
+		{name: "form POST", method: "POST", path: "/v1/capabilities", headers: with("Content-Type", "application/x-www-form-urlencoded"), status: 415, code: wire.CodeInvalidRequest},
+		{name: "text/plain POST", method: "POST", path: "/v1/token", headers: with("Content-Type", "text/plain"), status: 415, code: wire.CodeInvalidRequest},
+		{name: "multipart POST", method: "POST", path: "/v1/login", headers: with("Content-Type", "multipart/form-data; boundary=x"), status: 415, code: wire.CodeInvalidRequest},
+		{name: "POST without Content-Type", method: "POST", path: "/v1/logout", headers: good, status: 415, code: wire.CodeInvalidRequest},
+		{name: "JSON look-alike POST", method: "POST", path: "/v1/capabilities", headers: with("Content-Type", "application/jsonx"), status: 415, code: wire.CodeInvalidRequest},
+		{name: "Host evil.example", host: "evil.example" + port, path: "/v1/token", headers: good, status: 403, code: wire.CodeForbidden},
+		{name: "Host evil.example without port", host: "evil.example", path: "/v1/token", headers: good, status: 403, code: wire.CodeForbidden},
+		{name: "Host rebinding", host: "127.0.0.1.nip.io" + port, path: "/v1/token", headers: good, status: 403, code: wire.CodeForbidden},
+		{name: "Host without port", host: "127.0.0.1", path: "/v1/token", headers: good, status: 403, code: wire.CodeForbidden},
+		{name: "Host other port", host: "127.0.0.1:1", path: "/v1/token", headers: good, status: 403, code: wire.CodeForbidden},
+		{name: "Host 0.0.0.0", host: "0.0.0.0" + port, path: "/v1/token", headers: good, status: 403, code: wire.CodeForbidden},
+		{name: "status over TCP", path: "/v1/status", headers: good, status: 403, code: wire.CodeForbidden},
+		{name: "metrics over TCP", path: "/v1/metrics", headers: good, status: 403, code: wire.CodeForbidden},
+		{name: "capability minting over TCP", method: "POST", path: "/v1/capabilities", headers: with("Content-Type", "application/json"), status: 403, code: wire.CodeForbidden},
+		{name: "capability revoking over TCP", method: "DELETE", path: "/v1/capabilities/" + app.ID, headers: good, status: 403, code: wire.CodeForbidden},
 		{name: "ok", path: "/v1/token", headers: good, status: 200},
 		{name: "ok localhost", host: "localhost" + port, path: "/v1/token", headers: good, status: 200},
 		{name: "ok LOCALHOST", host: "LOCALHOST" + port, path: "/v1/token", headers: good, status: 200},

@@ -20,16 +20,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/clock"
 	"github.com/tokend/tokend/internal/peercred"
 	"github.com/tokend/tokend/internal/redact"
 )
 
-func mintCap(t testing.TB, h *harness, req client.CapabilityRequest) client.Capability {
+func mintCap(t testing.TB, h *harness, req wire.CapabilityRequest) wire.Capability {
 	t.Helper()
 	r := h.post("/v1/capabilities", req)
-	var c client.Capability
+	var c wire.Capability
 	if r.status != 201 || json.Unmarshal(r.body, &c) != nil {
 		t.Fatalf("mint: %d %s", r.status, r.body)
 	}
@@ -41,7 +41,7 @@ func mintCap(t testing.TB, h *harness, req client.CapabilityRequest) client.Capa
 // refusals, metrics, status and event streams.
 func TestSecurityHeadersEverywhere(t *testing.T) {
 	h := newHarness(t, harnessOpts{noRefresher: true})
-	cp := mintCap(t, h, client.CapabilityRequest{Profile: "app"})
+	cp := mintCap(t, h, wire.CapabilityRequest{Profile: "app"})
 	bearer := map[string]string{"Authorization": "Bearer " + cp.Token}
 	for _, tc := range []struct {
 		name    string
@@ -108,7 +108,7 @@ func TestSecurityHeadersEverywhere(t *testing.T) {
 // budget; another peer address is not affected.
 func TestFailedCapabilityRateLimit(t *testing.T) {
 	h := newHarness(t, harnessOpts{noRefresher: true})
-	cp := mintCap(t, h, client.CapabilityRequest{Profile: "app"})
+	cp := mintCap(t, h, wire.CapabilityRequest{Profile: "app"})
 	other := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{
 		LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)},
 	}).DialContext}}
@@ -268,7 +268,7 @@ func TestLimitListener(t *testing.T) {
 // answers the next request only once one of them closes.
 func TestTCPConnectionBound(t *testing.T) {
 	h := newHarness(t, harnessOpts{noRefresher: true})
-	cp := mintCap(t, h, client.CapabilityRequest{Profile: "app"})
+	cp := mintCap(t, h, wire.CapabilityRequest{Profile: "app"})
 	conns := make([]net.Conn, maxTCPConns)
 	for i := range conns {
 		c, err := net.Dial("tcp", h.tcp)
@@ -343,7 +343,7 @@ func TestHeaderAndBodyLimits(t *testing.T) {
 			}
 		})
 	}
-	if p := h.profileStatus("app"); p.State == client.StateLoginRequired {
+	if p := h.profileStatus("app"); p.State == wire.StateLoginRequired {
 		t.Fatal("an oversized logout went through")
 	}
 }
@@ -389,7 +389,7 @@ func auditLines(t testing.TB, log string) []map[string]any {
 func TestAuditLine(t *testing.T) {
 	var logs syncBuffer
 	h := newHarness(t, harnessOpts{noRefresher: true, logger: slog.New(slog.NewJSONHandler(&logs, nil))})
-	cp := mintCap(t, h, client.CapabilityRequest{Profile: "app"})
+	cp := mintCap(t, h, wire.CapabilityRequest{Profile: "app"})
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -477,7 +477,7 @@ func TestAuditLine(t *testing.T) {
 		t.Fatalf("%d audit lines for four requests of one token by one capability", n-before)
 	}
 	before++
-	other := mintCap(t, h, client.CapabilityRequest{Profile: "app"})
+	other := mintCap(t, h, wire.CapabilityRequest{Profile: "app"})
 	req, _ := http.NewRequest("GET", "http://"+h.tcp+"/v1/token", nil)
 	req.Header.Set("Authorization", "Bearer "+other.Token)
 	do(t, h.http, req)

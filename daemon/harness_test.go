@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/clock"
 	"github.com/tokend/tokend/internal/config"
@@ -176,7 +176,7 @@ func (h *harness) waitReady(profile string) {
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		for _, p := range h.srv.status().Profiles {
-			if p.Name == profile && p.ExpiresOn != 0 && p.State == client.StateReady {
+			if p.Name == profile && p.ExpiresOn != 0 && p.State == wire.StateReady {
 				h.settle()
 				return
 			}
@@ -192,12 +192,12 @@ type response struct {
 	body   []byte
 }
 
-func (r response) token(t testing.TB) client.Token {
+func (r response) token(t testing.TB) wire.Token {
 	t.Helper()
 	if r.status != 200 {
 		t.Fatalf("status %d: %s", r.status, r.body)
 	}
-	var tok client.Token
+	var tok wire.Token
 	if err := json.Unmarshal(r.body, &tok); err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func (r response) token(t testing.TB) client.Token {
 
 func (r response) errCode(t testing.TB) string {
 	t.Helper()
-	var e client.ErrorBody
+	var e wire.ErrorBody
 	if err := json.Unmarshal(r.body, &e); err != nil || e.Error == "" || e.Description == "" {
 		t.Fatalf("not an error body (status %d): %s", r.status, r.body)
 	}
@@ -264,14 +264,14 @@ func unixClaim(c map[string]any, k string) time.Time {
 
 func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }
 
-func (h *harness) profileStatus(name string) client.ProfileStatus {
+func (h *harness) profileStatus(name string) wire.ProfileStatus {
 	for _, p := range h.srv.status().Profiles {
 		if p.Name == name {
 			return p
 		}
 	}
 	h.t.Fatalf("no profile %s in status", name)
-	return client.ProfileStatus{}
+	return wire.ProfileStatus{}
 }
 
 func listenTCP(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/idp"
 )
@@ -23,7 +23,7 @@ import (
 // answer one JSON LoginResult. Interactive flows (browser, device code)
 // need the client to show something and the person to act: the request
 // says Accept: application/x-ndjson, and the answer is a stream of
-// client.LoginEvent lines, first what to show (open_url, device_code), then
+// wire.LoginEvent lines, first what to show (open_url, device_code), then
 // how it ended (signed_in, error). Errors found before anything was shown
 // are ordinary error answers.
 //
@@ -50,7 +50,7 @@ var (
 func interactiveFlow(flow string) bool { return flow == "browser" || flow == "device-code" }
 
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
-	var req client.LoginRequest
+	var req wire.LoginRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
@@ -63,12 +63,12 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	interactive := interactiveFlow(p.cfg.Flow)
-	if interactive && !strings.Contains(r.Header.Get("Accept"), client.ContentTypeNDJSON) {
-		return newError(client.CodeInvalidRequest, "profile %s signs in interactively (%s): run `%s`, or ask with Accept: %s", p.cfg.Name, p.cfg.Flow, loginCommand(p.cfg), client.ContentTypeNDJSON)
+	if interactive && !strings.Contains(r.Header.Get("Accept"), wire.ContentTypeNDJSON) {
+		return newError(wire.CodeInvalidRequest, "profile %s signs in interactively (%s): run `%s`, or ask with Accept: %s", p.cfg.Name, p.cfg.Flow, loginCommand(p.cfg), wire.ContentTypeNDJSON)
 	}
 	ctx, end, err := s.logins.begin(r.Context(), p.cfg.Name)
 	if err != nil {
-		return newError(client.CodeInternal, "%v", err)
+		return newError(wire.CodeInternal, "%v", err)
 	}
 	defer end()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -85,9 +85,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 	st := &loginStream{w: w}
 	lr.Interact = func(in idp.Interaction) {
-		ev := client.LoginEvent{Event: client.EventOpenURL, URL: in.URL}
+		ev := wire.LoginEvent{Event: wire.EventOpenURL, URL: in.URL}
 		if in.URL == "" {
-			ev = client.LoginEvent{Event: client.EventDeviceCode, Message: in.Message, UserCode: in.UserCode,
+			ev = wire.LoginEvent{Event: wire.EventDeviceCode, Message: in.Message, UserCode: in.UserCode,
 				VerificationURI: in.VerificationURI, ExpiresOn: unix(in.ExpiresOn)}
 		}
 		st.send(ev)
@@ -99,30 +99,30 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		var ae *apiError
 		if !errors.As(err, &ae) {
-			ae = newError(client.CodeInternal, "sign-in to %s failed: see the tokend log", p.cfg.Name)
+			ae = newError(wire.CodeInternal, "sign-in to %s failed: see the tokend log", p.cfg.Name)
 		}
-		st.send(client.LoginEvent{Event: client.EventError, Error: ae.code, Description: ae.desc})
+		st.send(wire.LoginEvent{Event: wire.EventError, Error: ae.code, Description: ae.desc})
 	default:
 		res := loginResult(p, t)
-		st.send(client.LoginEvent{Event: client.EventSignedIn, Result: &res})
+		st.send(wire.LoginEvent{Event: wire.EventSignedIn, Result: &res})
 	}
 	return nil
 }
 
 // checkLogin refuses a request that does not fit the profile, and returns
 // how long the sign-in may take.
-func checkLogin(p *profile, req client.LoginRequest) (time.Duration, error) {
+func checkLogin(p *profile, req wire.LoginRequest) (time.Duration, error) {
 	if req.Flow != "" && req.Flow != p.cfg.Flow {
-		return 0, newError(client.CodeInvalidRequest, "profile %s signs in with flow %s, not %s: run `%s`", p.cfg.Name, p.cfg.Flow, req.Flow, loginCommand(p.cfg))
+		return 0, newError(wire.CodeInvalidRequest, "profile %s signs in with flow %s, not %s: run `%s`", p.cfg.Name, p.cfg.Flow, req.Flow, loginCommand(p.cfg))
 	}
 	if p.broken != nil {
-		return 0, newError(client.CodeInvalidRequest, "profile %s cannot be used: %v", p.cfg.Name, p.broken)
+		return 0, newError(wire.CodeInvalidRequest, "profile %s cannot be used: %v", p.cfg.Name, p.broken)
 	}
 	if _, err := base64.StdEncoding.DecodeString(req.Certificate); err != nil {
-		return 0, newError(client.CodeInvalidRequest, "certificate: want the file's content in standard base64: %v", err)
+		return 0, newError(wire.CodeInvalidRequest, "certificate: want the file's content in standard base64: %v", err)
 	}
 	if req.TimeoutSeconds < 0 || time.Duration(req.TimeoutSeconds)*time.Second > maxLoginTimeout {
-		return 0, newError(client.CodeInvalidRequest, "timeout_seconds %d: want 0 (the default) up to %d", req.TimeoutSeconds, int(maxLoginTimeout/time.Second))
+		return 0, newError(wire.CodeInvalidRequest, "timeout_seconds %d: want 0 (the default) up to %d", req.TimeoutSeconds, int(maxLoginTimeout/time.Second))
 	}
 	if req.TimeoutSeconds > 0 {
 		return time.Duration(req.TimeoutSeconds) * time.Second, nil
@@ -136,14 +136,14 @@ func checkLogin(p *profile, req client.LoginRequest) (time.Duration, error) {
 	return plainLoginTimeout, nil
 }
 
-func loginRequest(req client.LoginRequest) idp.LoginRequest {
+func loginRequest(req wire.LoginRequest) idp.LoginRequest {
 	cert, _ := base64.StdEncoding.DecodeString(req.Certificate) // checked by checkLogin
 	return idp.LoginRequest{Username: req.Username, Password: req.Password, ClientSecret: req.ClientSecret, RefreshToken: req.RefreshToken,
 		Certificate: cert, CertificatePassword: req.CertificatePassword}
 }
 
-func loginResult(p *profile, t idp.Token) client.LoginResult {
-	return client.LoginResult{Profile: p.cfg.Name, Account: t.Account, ExpiresOn: t.ExpiresOn.Unix()}
+func loginResult(p *profile, t idp.Token) wire.LoginResult {
+	return wire.LoginResult{Profile: p.cfg.Name, Account: t.Account, ExpiresOn: t.ExpiresOn.Unix()}
 }
 
 // loginStream writes the NDJSON answer of an interactive sign-in, one
@@ -153,10 +153,10 @@ type loginStream struct {
 	started bool
 }
 
-func (st *loginStream) send(ev client.LoginEvent) {
+func (st *loginStream) send(ev wire.LoginEvent) {
 	if !st.started {
 		h := st.w.Header()
-		h.Set("Content-Type", client.ContentTypeNDJSON)
+		h.Set("Content-Type", wire.ContentTypeNDJSON)
 		h.Set("Cache-Control", "no-store")
 		h.Set("X-Content-Type-Options", "nosniff")
 		st.w.WriteHeader(http.StatusOK)
@@ -254,9 +254,9 @@ func loginError(ctx context.Context, p *profile, err error) error {
 	case errors.As(err, &ae):
 		return ae
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
-		return newError(client.CodeInvalidRequest, "sign-in to %s cancelled: %v", name, context.Cause(ctx))
+		return newError(wire.CodeInvalidRequest, "sign-in to %s cancelled: %v", name, context.Cause(ctx))
 	case errors.As(err, &ie) && ie.Temporary:
-		e := newError(client.CodeUpstreamUnavailable, "sign-in to %s failed, try again: %v", name, err)
+		e := newError(wire.CodeUpstreamUnavailable, "sign-in to %s failed, try again: %v", name, err)
 		e.retryAfter = ie.RetryAfter
 		return e
 	case errors.As(err, &ie):
@@ -264,9 +264,9 @@ func loginError(ctx context.Context, p *profile, err error) error {
 		if what == "" {
 			what = ie.Error()
 		}
-		return newError(client.CodeLoginRequired, "sign-in to %s failed (%s): %s", name, what, loginFix(p.cfg, ie))
+		return newError(wire.CodeLoginRequired, "sign-in to %s failed (%s): %s", name, what, loginFix(p.cfg, ie))
 	}
-	return newError(client.CodeInvalidRequest, "sign-in to %s: %v", name, err)
+	return newError(wire.CodeInvalidRequest, "sign-in to %s: %v", name, err)
 }
 
 var aadstsNumber = regexp.MustCompile(`AADSTS(\d+)`)

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/entra"
@@ -120,12 +120,12 @@ func newLoginHarness(t *testing.T) *loginHarness {
 
 // login posts a sign-in over the socket and returns the answer, left open
 // for streams.
-func (h *loginHarness) login(ctx context.Context, req client.LoginRequest, ndjson bool) *http.Response {
+func (h *loginHarness) login(ctx context.Context, req wire.LoginRequest, ndjson bool) *http.Response {
 	h.t.Helper()
 	b, _ := json.Marshal(req)
 	r, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://tokend/v1/login", strings.NewReader(string(b)))
 	if ndjson {
-		r.Header.Set("Accept", client.ContentTypeNDJSON)
+		r.Header.Set("Accept", wire.ContentTypeNDJSON)
 	}
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", h.sock)
@@ -144,12 +144,12 @@ type events struct {
 	sc *bufio.Scanner
 }
 
-func (e events) next() client.LoginEvent {
+func (e events) next() wire.LoginEvent {
 	e.t.Helper()
 	if !e.sc.Scan() {
 		e.t.Fatalf("stream ended: %v", e.sc.Err())
 	}
-	var ev client.LoginEvent
+	var ev wire.LoginEvent
 	if err := json.Unmarshal(e.sc.Bytes(), &ev); err != nil {
 		e.t.Fatalf("event %q: %v", e.sc.Bytes(), err)
 	}
@@ -158,16 +158,16 @@ func (e events) next() client.LoginEvent {
 
 func readEvents(t *testing.T, resp *http.Response) events {
 	t.Helper()
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != client.ContentTypeNDJSON {
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != wire.ContentTypeNDJSON {
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("not a sign-in stream: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
 	}
 	return events{t: t, sc: bufio.NewScanner(resp.Body)}
 }
 
-func errorBody(t *testing.T, resp *http.Response) client.ErrorBody {
+func errorBody(t *testing.T, resp *http.Response) wire.ErrorBody {
 	t.Helper()
-	var eb client.ErrorBody
+	var eb wire.ErrorBody
 	if err := json.NewDecoder(resp.Body).Decode(&eb); err != nil || eb.Error == "" {
 		t.Fatalf("not an error answer (%d): %v", resp.StatusCode, err)
 	}
@@ -212,57 +212,57 @@ func testContext(t *testing.T) context.Context {
 func TestLoginStreams(t *testing.T) {
 	h := newLoginHarness(t)
 	t.Run("browser", func(t *testing.T) {
-		ev := readEvents(t, h.login(testContext(t), client.LoginRequest{Profile: "web", Flow: "browser"}, true))
+		ev := readEvents(t, h.login(testContext(t), wire.LoginRequest{Profile: "web", Flow: "browser"}, true))
 		first := ev.next()
-		if first.Event != client.EventOpenURL || !strings.HasPrefix(first.URL, h.em.Authority()+"/oauth2/v2.0/authorize?") {
+		if first.Event != wire.EventOpenURL || !strings.HasPrefix(first.URL, h.em.Authority()+"/oauth2/v2.0/authorize?") {
 			t.Fatalf("first event = %+v", first)
 		}
 		browse(t, h.em, first.URL)
 		last := ev.next()
-		if last.Event != client.EventSignedIn || last.Result == nil || last.Result.Account != entraemu.Username || last.Result.Profile != "web" {
+		if last.Event != wire.EventSignedIn || last.Result == nil || last.Result.Account != entraemu.Username || last.Result.Profile != "web" {
 			t.Fatalf("last event = %+v", last)
 		}
-		if st := h.profileStatus("web"); st.State != client.StateReady || st.Account != entraemu.Username {
+		if st := h.profileStatus("web"); st.State != wire.StateReady || st.Account != entraemu.Username {
 			t.Errorf("status after sign-in = %+v", st)
 		}
 	})
 	t.Run("device code", func(t *testing.T) {
-		ev := readEvents(t, h.login(testContext(t), client.LoginRequest{Profile: "dev"}, true))
+		ev := readEvents(t, h.login(testContext(t), wire.LoginRequest{Profile: "dev"}, true))
 		first := ev.next()
-		if first.Event != client.EventDeviceCode || !strings.Contains(first.Message, first.UserCode) || first.VerificationURI == "" || first.ExpiresOn == 0 {
+		if first.Event != wire.EventDeviceCode || !strings.Contains(first.Message, first.UserCode) || first.VerificationURI == "" || first.ExpiresOn == 0 {
 			t.Fatalf("first event = %+v", first)
 		}
 		if err := h.em.ApproveDeviceCode(first.UserCode, entraemu.SecondUsername); err != nil {
 			t.Fatal(err)
 		}
-		if last := ev.next(); last.Event != client.EventSignedIn || last.Result.Account != entraemu.SecondUsername {
+		if last := ev.next(); last.Event != wire.EventSignedIn || last.Result.Account != entraemu.SecondUsername {
 			t.Fatalf("last event = %+v", last)
 		}
 	})
 	t.Run("cancelled in the browser", func(t *testing.T) {
 		h.em.NextAuthorize(entraemu.AuthorizeCancel)
-		ev := readEvents(t, h.login(testContext(t), client.LoginRequest{Profile: "web"}, true))
+		ev := readEvents(t, h.login(testContext(t), wire.LoginRequest{Profile: "web"}, true))
 		browse(t, h.em, ev.next().URL)
 		last := ev.next()
-		if last.Event != client.EventError || last.Error != client.CodeLoginRequired ||
+		if last.Event != wire.EventError || last.Error != wire.CodeLoginRequired ||
 			!strings.HasSuffix(last.Description, "the sign-in was cancelled in the browser; run `token login web --browser` to try again") {
 			t.Fatalf("last event = %+v", last)
 		}
 		// The earlier sign-in stands.
-		if st := h.profileStatus("web"); st.State != client.StateReady || st.Account != entraemu.Username {
+		if st := h.profileStatus("web"); st.State != wire.StateReady || st.Account != entraemu.Username {
 			t.Errorf("status after a cancelled sign-in = %+v", st)
 		}
 	})
 	t.Run("nobody comes", func(t *testing.T) {
-		ev := readEvents(t, h.login(testContext(t), client.LoginRequest{Profile: "web", TimeoutSeconds: 1}, true))
+		ev := readEvents(t, h.login(testContext(t), wire.LoginRequest{Profile: "web", TimeoutSeconds: 1}, true))
 		ev.next()
-		if last := ev.next(); last.Event != client.EventError || last.Error != client.CodeLoginRequired || !strings.Contains(last.Description, "not finished in time") {
+		if last := ev.next(); last.Event != wire.EventError || last.Error != wire.CodeLoginRequired || !strings.Contains(last.Description, "not finished in time") {
 			t.Fatalf("last event = %+v", last)
 		}
 	})
 	t.Run("plain flows answer JSON", func(t *testing.T) {
-		resp := h.login(testContext(t), client.LoginRequest{Profile: "app", ClientSecret: entraemu.ClientSecret}, true)
-		var r client.LoginResult
+		resp := h.login(testContext(t), wire.LoginRequest{Profile: "app", ClientSecret: entraemu.ClientSecret}, true)
+		var r wire.LoginResult
 		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" || json.NewDecoder(resp.Body).Decode(&r) != nil || r.Account != entraemu.ConfidentialClientID {
 			t.Fatalf("client-secret sign-in: %d %s %+v", resp.StatusCode, resp.Header.Get("Content-Type"), r)
 		}
@@ -273,20 +273,20 @@ func TestLoginRefused(t *testing.T) {
 	h := newLoginHarness(t)
 	for _, tc := range []struct {
 		name   string
-		req    client.LoginRequest
+		req    wire.LoginRequest
 		ndjson bool
 		status int
 		code   string
 		desc   string
 	}{
-		{"interactive without a stream", client.LoginRequest{Profile: "web"}, false, 400, client.CodeInvalidRequest, "run `token login web --browser`"},
-		{"another flow", client.LoginRequest{Profile: "web", Flow: "device-code"}, true, 400, client.CodeInvalidRequest, "profile web signs in with flow browser, not device-code: run `token login web --browser`"},
-		{"negative timeout", client.LoginRequest{Profile: "dev", TimeoutSeconds: -1}, true, 400, client.CodeInvalidRequest, "timeout_seconds -1"},
-		{"timeout over an hour", client.LoginRequest{Profile: "dev", TimeoutSeconds: 3601}, true, 400, client.CodeInvalidRequest, "timeout_seconds 3601"},
-		{"unknown profile", client.LoginRequest{Profile: "nope"}, true, 404, client.CodeUnknownProfile, `no profile "nope"`},
-		{"no refresh token", client.LoginRequest{Profile: "imp"}, false, 400, client.CodeInvalidRequest, "a refresh token is required: pipe one to `token login imp --refresh-token-stdin`"},
-		{"bad refresh token", client.LoginRequest{Profile: "imp", RefreshToken: "nope"}, false, 409, client.CodeLoginRequired, "AADSTS9002313"},
-		{"wrong password", client.LoginRequest{Profile: "user", Username: entraemu.Username, Password: "nope"}, false, 409, client.CodeLoginRequired,
+		{"interactive without a stream", wire.LoginRequest{Profile: "web"}, false, 400, wire.CodeInvalidRequest, "run `token login web --browser`"},
+		{"another flow", wire.LoginRequest{Profile: "web", Flow: "device-code"}, true, 400, wire.CodeInvalidRequest, "profile web signs in with flow browser, not device-code: run `token login web --browser`"},
+		{"negative timeout", wire.LoginRequest{Profile: "dev", TimeoutSeconds: -1}, true, 400, wire.CodeInvalidRequest, "timeout_seconds -1"},
+		{"timeout over an hour", wire.LoginRequest{Profile: "dev", TimeoutSeconds: 3601}, true, 400, wire.CodeInvalidRequest, "timeout_seconds 3601"},
+		{"unknown profile", wire.LoginRequest{Profile: "nope"}, true, 404, wire.CodeUnknownProfile, `no profile "nope"`},
+		{"no refresh token", wire.LoginRequest{Profile: "imp"}, false, 400, wire.CodeInvalidRequest, "a refresh token is required: pipe one to `token login imp --refresh-token-stdin`"},
+		{"bad refresh token", wire.LoginRequest{Profile: "imp", RefreshToken: "nope"}, false, 409, wire.CodeLoginRequired, "AADSTS9002313"},
+		{"wrong password", wire.LoginRequest{Profile: "user", Username: entraemu.Username, Password: "nope"}, false, 409, wire.CodeLoginRequired,
 			"check the user name and password, then run `token login user --username USER --password-stdin` again"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -297,7 +297,7 @@ func TestLoginRefused(t *testing.T) {
 			}
 		})
 	}
-	if st := h.profileStatus("app"); st.State == client.StateError {
+	if st := h.profileStatus("app"); st.State == wire.StateError {
 		t.Errorf("another profile was disturbed: %+v", st)
 	}
 }
@@ -318,42 +318,42 @@ func TestLoginOnePerProfile(t *testing.T) {
 			t.Fatal("the sign-in in progress was not cancelled")
 		}
 	}
-	first := readEvents(t, h.login(testContext(t), client.LoginRequest{Profile: "slow"}, true))
-	if ev := first.next(); ev.Event != client.EventOpenURL {
+	first := readEvents(t, h.login(testContext(t), wire.LoginRequest{Profile: "slow"}, true))
+	if ev := first.next(); ev.Event != wire.EventOpenURL {
 		t.Fatalf("first event = %+v", ev)
 	}
 	<-h.slow.started
 
-	second := readEvents(t, h.login(testContext(t), client.LoginRequest{Profile: "slow"}, true))
+	second := readEvents(t, h.login(testContext(t), wire.LoginRequest{Profile: "slow"}, true))
 	waitEnded(errSuperseded)
-	if ev := first.next(); ev.Event != client.EventError || !strings.Contains(ev.Description, "another sign-in to this profile started") {
+	if ev := first.next(); ev.Event != wire.EventError || !strings.Contains(ev.Description, "another sign-in to this profile started") {
 		t.Fatalf("superseded sign-in's last event = %+v", ev)
 	}
 	second.next()
 	<-h.slow.started
 
-	b, _ := json.Marshal(client.LogoutRequest{Profile: "slow"})
+	b, _ := json.Marshal(wire.LogoutRequest{Profile: "slow"})
 	r, _ := http.NewRequest(http.MethodPost, "http://tokend/v1/logout", strings.NewReader(string(b)))
 	if resp, err := unixClient(h.sock).Do(r); err != nil || resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("logout: %v %v", resp, err)
 	}
 	waitEnded(errLoggedOut)
-	if ev := second.next(); ev.Event != client.EventError || !strings.Contains(ev.Description, "logged out") {
+	if ev := second.next(); ev.Event != wire.EventError || !strings.Contains(ev.Description, "logged out") {
 		t.Fatalf("logged-out sign-in's last event = %+v", ev)
 	}
 
 	ctx, cancel := context.WithCancel(testContext(t))
-	third := readEvents(t, h.login(ctx, client.LoginRequest{Profile: "slow"}, true))
+	third := readEvents(t, h.login(ctx, wire.LoginRequest{Profile: "slow"}, true))
 	third.next()
 	<-h.slow.started
 	cancel() // the client went away (Ctrl-C)
 	waitEnded(context.Canceled)
 
-	readEvents(t, h.login(testContext(t), client.LoginRequest{Profile: "slow"}, true)).next()
+	readEvents(t, h.login(testContext(t), wire.LoginRequest{Profile: "slow"}, true)).next()
 	<-h.slow.started
 	h.srv.logins.shutdown()
 	waitEnded(errShutdown)
-	if resp := h.login(testContext(t), client.LoginRequest{Profile: "slow"}, true); resp.StatusCode != 500 {
+	if resp := h.login(testContext(t), wire.LoginRequest{Profile: "slow"}, true); resp.StatusCode != 500 {
 		t.Errorf("sign-in after shutdown: HTTP %d", resp.StatusCode)
 	}
 }
@@ -364,7 +364,7 @@ func unixClient(sock string) *http.Client {
 	}}}
 }
 
-func (h *loginHarness) profileStatus(name string) client.ProfileStatus {
+func (h *loginHarness) profileStatus(name string) wire.ProfileStatus {
 	h.t.Helper()
 	for _, p := range h.srv.status().Profiles {
 		if p.Name == name {
@@ -372,7 +372,7 @@ func (h *loginHarness) profileStatus(name string) client.ProfileStatus {
 		}
 	}
 	h.t.Fatalf("no profile %s", name)
-	return client.ProfileStatus{}
+	return wire.ProfileStatus{}
 }
 
 // TestLoginFix: every refused sign-in says, in one line, what to do.
@@ -384,24 +384,24 @@ func TestLoginFix(t *testing.T) {
 		code string
 		want string
 	}{
-		{"password", &idp.Error{Code: "invalid_grant", Description: "AADSTS50126: Error validating credentials.", LoginNeeded: true}, client.CodeLoginRequired,
+		{"password", &idp.Error{Code: "invalid_grant", Description: "AADSTS50126: Error validating credentials.", LoginNeeded: true}, wire.CodeLoginRequired,
 			"sign-in to p failed (AADSTS50126: Error validating credentials): check the user name and password, then run `token login p --username USER --password-stdin` again"},
-		{"password", &idp.Error{Code: "interaction_required", Description: "AADSTS50076: Due to a configuration change", LoginNeeded: true}, client.CodeLoginRequired,
+		{"password", &idp.Error{Code: "interaction_required", Description: "AADSTS50076: Due to a configuration change", LoginNeeded: true}, wire.CodeLoginRequired,
 			`set flow = "browser" (or "device-code") in profiles.p, restart tokend, then run ` + "`token login p`"},
-		{"browser", &idp.Error{Code: "interaction_required", Description: "AADSTS50076: x"}, client.CodeLoginRequired, "run `token login p --browser` and complete the multi-factor authentication"},
-		{"password", &idp.Error{Code: "invalid_grant", Description: "AADSTS65001: The user or administrator has not consented"}, client.CodeLoginRequired, "ask an administrator to grant consent to application cid"},
-		{"device-code", &idp.Error{Code: "invalid_grant", Description: "AADSTS65001: x"}, client.CodeLoginRequired, "run `token login p --device-code` and accept the consent prompt"},
-		{"browser", &idp.Error{Code: "access_denied", Description: "AADSTS65004: User declined"}, client.CodeLoginRequired, "the sign-in was cancelled in the browser; run `token login p --browser` to try again"},
-		{"device-code", &idp.Error{Code: "authorization_declined", Description: "AADSTS65004: User declined"}, client.CodeLoginRequired, "the code was declined on the sign-in page; run `token login p --device-code` to try again"},
-		{"device-code", &idp.Error{Code: "expired_token", Description: "AADSTS70020: expired"}, client.CodeLoginRequired, "the code was not entered in time; run `token login p --device-code` again"},
-		{"browser", &idp.Error{Code: "invalid_grant", Description: "AADSTS54005: already redeemed"}, client.CodeLoginRequired, "had already been redeemed"},
-		{"browser", &idp.Error{Code: entra.CodeStateMismatch, Description: "OAuth state mismatch"}, client.CodeLoginRequired, "forged redirect"},
-		{"browser", &idp.Error{Code: entra.CodeTimeout, Description: "not finished in time"}, client.CodeLoginRequired, "(--timeout waits longer)"},
-		{"refresh-token", &idp.Error{Code: "invalid_grant", Description: "AADSTS9002313: Invalid request."}, client.CodeLoginRequired, "get a new one and pipe it to `token login p --refresh-token-stdin`"},
-		{"client-secret", &idp.Error{Code: "invalid_client", Description: "AADSTS7000215: Invalid client secret provided."}, client.CodeLoginRequired, "run `token login p --client-secret-stdin`"},
-		{"browser", &idp.Error{Status: 503, Temporary: true, RetryAfter: 9 * time.Second}, client.CodeUpstreamUnavailable, "try again"},
-		{"refresh-token", errors.New("a refresh token is required"), client.CodeInvalidRequest, "sign-in to p: a refresh token is required"},
-		{"browser", fmt.Errorf("read: %w", store.ErrUnavailable), client.CodeStoreUnavailable, "secret store unavailable"},
+		{"browser", &idp.Error{Code: "interaction_required", Description: "AADSTS50076: x"}, wire.CodeLoginRequired, "run `token login p --browser` and complete the multi-factor authentication"},
+		{"password", &idp.Error{Code: "invalid_grant", Description: "AADSTS65001: The user or administrator has not consented"}, wire.CodeLoginRequired, "ask an administrator to grant consent to application cid"},
+		{"device-code", &idp.Error{Code: "invalid_grant", Description: "AADSTS65001: x"}, wire.CodeLoginRequired, "run `token login p --device-code` and accept the consent prompt"},
+		{"browser", &idp.Error{Code: "access_denied", Description: "AADSTS65004: User declined"}, wire.CodeLoginRequired, "the sign-in was cancelled in the browser; run `token login p --browser` to try again"},
+		{"device-code", &idp.Error{Code: "authorization_declined", Description: "AADSTS65004: User declined"}, wire.CodeLoginRequired, "the code was declined on the sign-in page; run `token login p --device-code` to try again"},
+		{"device-code", &idp.Error{Code: "expired_token", Description: "AADSTS70020: expired"}, wire.CodeLoginRequired, "the code was not entered in time; run `token login p --device-code` again"},
+		{"browser", &idp.Error{Code: "invalid_grant", Description: "AADSTS54005: already redeemed"}, wire.CodeLoginRequired, "had already been redeemed"},
+		{"browser", &idp.Error{Code: entra.CodeStateMismatch, Description: "OAuth state mismatch"}, wire.CodeLoginRequired, "forged redirect"},
+		{"browser", &idp.Error{Code: entra.CodeTimeout, Description: "not finished in time"}, wire.CodeLoginRequired, "(--timeout waits longer)"},
+		{"refresh-token", &idp.Error{Code: "invalid_grant", Description: "AADSTS9002313: Invalid request."}, wire.CodeLoginRequired, "get a new one and pipe it to `token login p --refresh-token-stdin`"},
+		{"client-secret", &idp.Error{Code: "invalid_client", Description: "AADSTS7000215: Invalid client secret provided."}, wire.CodeLoginRequired, "run `token login p --client-secret-stdin`"},
+		{"browser", &idp.Error{Status: 503, Temporary: true, RetryAfter: 9 * time.Second}, wire.CodeUpstreamUnavailable, "try again"},
+		{"refresh-token", errors.New("a refresh token is required"), wire.CodeInvalidRequest, "sign-in to p: a refresh token is required"},
+		{"browser", fmt.Errorf("read: %w", store.ErrUnavailable), wire.CodeStoreUnavailable, "secret store unavailable"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			var ae *apiError
@@ -411,7 +411,7 @@ func TestLoginFix(t *testing.T) {
 			if ae.code != tc.code || !strings.Contains(ae.desc, tc.want) || strings.ContainsAny(ae.desc, "\r\n") {
 				t.Fatalf("%s: %q, want %s %q", ae.code, ae.desc, tc.code, tc.want)
 			}
-			if tc.code == client.CodeUpstreamUnavailable && ae.retryAfter != 9*time.Second {
+			if tc.code == wire.CodeUpstreamUnavailable && ae.retryAfter != 9*time.Second {
 				t.Errorf("Retry-After %v", ae.retryAfter)
 			}
 		})

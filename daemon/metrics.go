@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 )
 
 // Remaining-life buckets of served tokens, and upstream latency buckets.
@@ -43,16 +43,16 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-store")
 	st := s.status()
 	now := s.clock.Now()
-	counter := func(name, help string, v func(p client.ProfileStatus) int64) {
+	counter := func(name, help string, v func(p wire.ProfileStatus) int64) {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n", name, help, name)
 		for _, p := range st.Profiles {
 			fmt.Fprintf(w, "%s{profile=%q} %d\n", name, p.Name, v(p))
 		}
 	}
-	counter("tokend_tokens_served_total", "Tokens handed out.", func(p client.ProfileStatus) int64 { return p.Counters.Served })
-	counter("tokend_requests_waited_total", "Requests that waited on the identity provider.", func(p client.ProfileStatus) int64 { return p.Counters.Waited })
-	counter("tokend_refreshes_total", "Successful identity-provider calls.", func(p client.ProfileStatus) int64 { return p.Counters.Refreshes })
-	counter("tokend_refresh_failures_total", "Failed identity-provider calls.", func(p client.ProfileStatus) int64 { return p.Counters.Failures })
+	counter("tokend_tokens_served_total", "Tokens handed out.", func(p wire.ProfileStatus) int64 { return p.Counters.Served })
+	counter("tokend_requests_waited_total", "Requests that waited on the identity provider.", func(p wire.ProfileStatus) int64 { return p.Counters.Waited })
+	counter("tokend_refreshes_total", "Successful identity-provider calls.", func(p wire.ProfileStatus) int64 { return p.Counters.Refreshes })
+	counter("tokend_refresh_failures_total", "Failed identity-provider calls.", func(p wire.ProfileStatus) int64 { return p.Counters.Failures })
 
 	fmt.Fprint(w, "# HELP tokend_tokens_served_by_remaining_life_total Tokens handed out, by life left when served.\n# TYPE tokend_tokens_served_by_remaining_life_total counter\n")
 	labels := []string{"lt10m", "lt30m", "lt60m", "ge60m"}
@@ -80,7 +80,7 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) error {
 
 	fmt.Fprint(w, "# HELP tokend_profile_state Current state of each profile (1 for the state it is in).\n# TYPE tokend_profile_state gauge\n")
 	for _, p := range st.Profiles {
-		for _, state := range []string{client.StateReady, client.StateRefreshing, client.StateLoginRequired, client.StateError} {
+		for _, state := range []string{wire.StateReady, wire.StateRefreshing, wire.StateLoginRequired, wire.StateError} {
 			fmt.Fprintf(w, "tokend_profile_state{profile=%q,state=%q} %d\n", p.Name, state, b2i(p.State == state))
 		}
 	}

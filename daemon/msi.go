@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 )
 
 // msiPrefix is where the App Service managed-identity endpoint lives.
@@ -45,23 +45,23 @@ type msiError struct {
 func (s *Server) handleMSIToken(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r.Context()).cap
 	if c == nil {
-		return newError(client.CodeForbidden, "the managed-identity endpoint is served on tokend's TCP listener: run the program under `token exec PROFILE -- …`")
+		return newError(wire.CodeForbidden, "the managed-identity endpoint is served on tokend's TCP listener: run the program under `token exec PROFILE -- …`")
 	}
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		return newError(client.CodeInvalidRequest, "malformed query: %v", err)
+		return newError(wire.CodeInvalidRequest, "malformed query: %v", err)
 	}
 	for _, k := range []string{"api-version", "resource", "client_id", "mi_res_id", "object_id", "principal_id"} {
 		if len(q[k]) > 1 {
-			return newError(client.CodeInvalidRequest, "%s given %d times", k, len(q[k]))
+			return newError(wire.CodeInvalidRequest, "%s given %d times", k, len(q[k]))
 		}
 	}
 	if v := q.Get("api-version"); v != msiAPIVersion {
-		return newError(client.CodeInvalidRequest, "api-version %q is not supported: tokend speaks %s", v, msiAPIVersion)
+		return newError(wire.CodeInvalidRequest, "api-version %q is not supported: tokend speaks %s", v, msiAPIVersion)
 	}
 	resource := q.Get("resource")
 	if resource == "" {
-		return newError(client.CodeInvalidRequest, "resource is required")
+		return newError(wire.CodeInvalidRequest, "resource is required")
 	}
 	p, err := s.profileFor(r, "")
 	if err != nil {
@@ -72,7 +72,7 @@ func (s *Server) handleMSIToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !c.allows(scopes) {
-		return newError(client.CodeForbidden, "this capability does not cover resource %s", resource)
+		return newError(wire.CodeForbidden, "this capability does not cover resource %s", resource)
 	}
 	t, err := s.token(r.Context(), p, scopes)
 	if err != nil {
@@ -110,10 +110,10 @@ func (s *Server) asAPIError(r *http.Request, err error) *apiError {
 		return ae
 	}
 	if r.Context().Err() != nil {
-		return errorf(http.StatusRequestTimeout, client.CodeInvalidRequest, "request cancelled")
+		return errorf(http.StatusRequestTimeout, wire.CodeInvalidRequest, "request cancelled")
 	}
 	s.log.Error("request failed", "endpoint", endpointOf(r), "err", err)
-	return newError(client.CodeInternal, "internal error: see the tokend log")
+	return newError(wire.CodeInternal, "internal error: see the tokend log")
 }
 
 // endpointOf names the endpoint of r for logs, without capabilities.
@@ -135,5 +135,5 @@ func writeAPIError(w http.ResponseWriter, ae *apiError) {
 	if ae.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int((ae.retryAfter+time.Second-1)/time.Second)))
 	}
-	writeJSON(w, ae.status, client.ErrorBody{Error: ae.code, Description: ae.desc})
+	writeJSON(w, ae.status, wire.ErrorBody{Error: ae.code, Description: ae.desc})
 }

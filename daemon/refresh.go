@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/idp"
 )
@@ -129,7 +129,7 @@ func servable(t *idp.Token, now time.Time, failing bool) bool {
 // by waiting on the one refresh in flight for this slot.
 func (s *Server) token(ctx context.Context, p *profile, scopes []string) (idp.Token, error) {
 	if p.broken != nil {
-		return idp.Token{}, &apiError{status: 400, code: client.CodeInvalidRequest, desc: fmt.Sprintf("profile %s cannot be used: %v", p.cfg.Name, p.broken)}
+		return idp.Token{}, &apiError{status: 400, code: wire.CodeInvalidRequest, desc: fmt.Sprintf("profile %s cannot be used: %v", p.cfg.Name, p.broken)}
 	}
 	sl := p.slot(scopes)
 	now := s.clock.Now()
@@ -441,13 +441,13 @@ func (s *Server) forget(p *profile) {
 	s.publishLogout(p)
 }
 
-func (p *profile) status(now time.Time) client.ProfileStatus {
-	st := client.ProfileStatus{
+func (p *profile) status(now time.Time) wire.ProfileStatus {
+	st := wire.ProfileStatus{
 		Name:   p.cfg.Name,
 		Flow:   p.cfg.Flow,
-		State:  client.StateReady,
+		State:  wire.StateReady,
 		Scopes: p.cfg.Scopes,
-		Counters: client.Counters{
+		Counters: wire.Counters{
 			Served: p.served.Load(), Waited: p.waited.Load(),
 			Refreshes: p.refreshes.Load(), Failures: p.failures.Load(),
 		},
@@ -455,7 +455,7 @@ func (p *profile) status(now time.Time) client.ProfileStatus {
 		AzureWorkspaceResourceID: p.cfg.AzureWorkspaceResourceID,
 	}
 	if p.broken != nil {
-		st.State, st.LastError = client.StateError, p.broken.Error()
+		st.State, st.LastError = wire.StateError, p.broken.Error()
 		st.Fix = "fix profiles." + p.cfg.Name + " in the config, then restart tokend"
 		return st
 	}
@@ -482,12 +482,12 @@ func (p *profile) status(now time.Time) client.ProfileStatus {
 	}
 	switch {
 	case p.loginNeeded != nil:
-		st.State = client.StateLoginRequired
+		st.State = wire.StateLoginRequired
 		st.Fix = loginHint(p.cfg)
 	case busy:
-		st.State = client.StateRefreshing
+		st.State = wire.StateRefreshing
 	case failing:
-		st.State = client.StateError
+		st.State = wire.StateError
 	}
 	return st
 }

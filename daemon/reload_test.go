@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/config"
 )
@@ -17,11 +17,11 @@ import (
 // once, a removed one is gone along with its capabilities.
 func TestReload(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
-	h.post("/v1/login", client.LoginRequest{Profile: "user", Username: entraemu.Username, Password: entraemu.Password})
+	h.post("/v1/login", wire.LoginRequest{Profile: "user", Username: entraemu.Username, Password: entraemu.Password})
 	h.waitReady("app")
 	appTok := h.get("/v1/token?profile=app").token(t)
-	r := h.post("/v1/capabilities", client.CapabilityRequest{Profile: "user"})
-	var userCap client.Capability
+	r := h.post("/v1/capabilities", wire.CapabilityRequest{Profile: "user"})
+	var userCap wire.Capability
 	jsonDecode(bytesReader(r.body), &userCap)
 	h.em.ResetCounts()
 
@@ -70,11 +70,11 @@ ca_file = %[4]q
 	if aud := claims(t, tok.AccessToken)["aud"]; aud != "https://management.core.windows.net/" {
 		t.Errorf("changed profile's token is for %v", aud)
 	}
-	if st := h.profileStatus("user"); st.State != client.StateReady {
+	if st := h.profileStatus("user"); st.State != wire.StateReady {
 		t.Errorf("changed profile: %+v", st)
 	}
 	// The new profile was fetched at once: no secret yet, so login_required.
-	if st := h.profileStatus("app2"); st.State != client.StateLoginRequired {
+	if st := h.profileStatus("app2"); st.State != wire.StateLoginRequired {
 		t.Errorf("new profile: %+v", st)
 	}
 
@@ -82,7 +82,7 @@ ca_file = %[4]q
 	if res := h.srv.Reload(cfg); fmt.Sprint(res.Removed) != "[user]" {
 		t.Fatalf("second reload = %+v", res)
 	}
-	if r := h.get("/v1/token?profile=user"); r.status != 404 || r.errCode(t) != client.CodeUnknownProfile {
+	if r := h.get("/v1/token?profile=user"); r.status != 404 || r.errCode(t) != wire.CodeUnknownProfile {
 		t.Fatalf("removed profile: %d %s", r.status, r.body)
 	}
 	if h.srv.caps.check(userCap.Token) != nil {

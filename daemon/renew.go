@@ -7,14 +7,14 @@ import (
 	"encoding/hex"
 	"net/http"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/idp"
 )
 
 // handleRefresh serves POST /v1/refresh: a server rejected a token (git's
 // credential "erase"), so replace it now instead of at its scheduled time.
 func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) error {
-	var req client.RefreshRequest
+	var req wire.RefreshRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
@@ -22,7 +22,7 @@ func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) error {
 	if req.RejectedSHA256 != "" {
 		b, err := hex.DecodeString(req.RejectedSHA256)
 		if err != nil || len(b) != sha256.Size {
-			return newError(client.CodeInvalidRequest, "rejected_sha256 must be 64 hex digits")
+			return newError(wire.CodeInvalidRequest, "rejected_sha256 must be 64 hex digits")
 		}
 		rejected = b
 	}

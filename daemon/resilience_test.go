@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/entraemu"
 )
 
@@ -29,12 +29,12 @@ func idpRequests(em *entraemu.Emulator) int {
 func TestOutage(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	h.em.SetLifetime(75*time.Minute, 75*time.Minute) // 2×(30+2) min must fit in the life left at refresh
-	h.post("/v1/login", client.LoginRequest{Profile: "user", Username: entraemu.Username, Password: entraemu.Password})
+	h.post("/v1/login", wire.LoginRequest{Profile: "user", Username: entraemu.Username, Password: entraemu.Password})
 	h.waitReady("app")
 	// Take fresh 75-minute tokens, then jump to their refresh time.
 	h.clk.Advance(90 * time.Minute)
 	h.settle()
-	before := map[string]client.Token{}
+	before := map[string]wire.Token{}
 	for _, p := range []string{"app", "user"} {
 		before[p] = h.get("/v1/token?profile=" + p).token(t)
 	}
@@ -156,7 +156,7 @@ func TestSoak(t *testing.T) {
 	}
 	h := newHarness(t, harnessOpts{})
 	login := func() {
-		r := h.post("/v1/login", client.LoginRequest{Profile: "user", Username: entraemu.Username, Password: entraemu.Password})
+		r := h.post("/v1/login", wire.LoginRequest{Profile: "user", Username: entraemu.Username, Password: entraemu.Password})
 		if r.status != 200 {
 			t.Fatalf("login: %d %s", r.status, r.body)
 		}
@@ -190,7 +190,7 @@ func TestSoak(t *testing.T) {
 			h.em.RevokeUser(entraemu.Username)
 			revoked = true
 		}
-		if revoked && !now.Before(reloginAt) && h.profileStatus("user").State == client.StateLoginRequired {
+		if revoked && !now.Before(reloginAt) && h.profileStatus("user").State == wire.StateLoginRequired {
 			h.em.FailNext(0, entraemu.Fault{})
 			login()
 		}
@@ -203,7 +203,7 @@ func TestSoak(t *testing.T) {
 				refused++
 				code := r.errCode(t)
 				inRevocation := p == "user" && !now.Before(revokeAt) && now.Before(reloginAt.Add(time.Minute))
-				if !(code == client.CodeUpstreamUnavailable || code == client.CodeLoginRequired && inRevocation) {
+				if !(code == wire.CodeUpstreamUnavailable || code == wire.CodeLoginRequired && inRevocation) {
 					t.Fatalf("%s at %v: %d %s", p, now.Sub(t0), r.status, r.body)
 				}
 				continue
@@ -223,7 +223,7 @@ func TestSoak(t *testing.T) {
 	app, user := h.profileStatus("app"), h.profileStatus("user")
 	t.Logf("72h soak: %d served (%d with half their life left), %d refused; %d faults and %d throttles injected; emulator %v; app %+v; user %+v",
 		served, halfLife, refused, faults, throttles, h.em.Counts(), app.Counters, user.Counters)
-	if app.State != client.StateReady || user.State != client.StateReady {
+	if app.State != wire.StateReady || user.State != wire.StateReady {
 		t.Errorf("end states: app %s, user %s", app.State, user.State)
 	}
 	if refused > served/100 {
@@ -236,7 +236,7 @@ func TestSoak(t *testing.T) {
 func TestLoginRequiredNotifies(t *testing.T) {
 	got := make(chan string, 10)
 	h := newHarness(t, harnessOpts{onLoginRequired: func(p, fix string) { got <- p + ": " + fix }})
-	h.post("/v1/login", client.LoginRequest{Profile: "user", Username: entraemu.Username, Password: entraemu.Password})
+	h.post("/v1/login", wire.LoginRequest{Profile: "user", Username: entraemu.Username, Password: entraemu.Password})
 	h.waitReady("app")
 	appBefore := h.profileStatus("app").Counters.Refreshes
 	h.em.RevokeUser(entraemu.Username)
@@ -257,7 +257,7 @@ func TestLoginRequiredNotifies(t *testing.T) {
 		t.Fatalf("second notification %q", msg)
 	case <-time.After(100 * time.Millisecond):
 	}
-	if h.profileStatus("user").State != client.StateLoginRequired {
+	if h.profileStatus("user").State != wire.StateLoginRequired {
 		t.Error("user not in login_required")
 	}
 	if h.profileStatus("app").Counters.Refreshes <= appBefore {

@@ -5,7 +5,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 )
 
 // router is the one route table, served on the socket and on TCP. Routes
@@ -13,10 +13,10 @@ import (
 func (s *Server) router() http.Handler {
 	r := chi.NewRouter()
 	r.NotFound(s.h(func(w http.ResponseWriter, r *http.Request) error {
-		return newError(client.CodeInvalidRequest, "no such endpoint: %s", r.URL.Path)
+		return newError(wire.CodeInvalidRequest, "no such endpoint: %s", r.URL.Path)
 	}))
 	r.MethodNotAllowed(s.h(func(w http.ResponseWriter, r *http.Request) error {
-		return errorf(http.StatusMethodNotAllowed, client.CodeInvalidRequest, "method %s not allowed on %s", r.Method, r.URL.Path)
+		return errorf(http.StatusMethodNotAllowed, wire.CodeInvalidRequest, "method %s not allowed on %s", r.Method, r.URL.Path)
 	}))
 	r.Get("/healthz", s.h(s.handleHealth))
 	r.Route("/v1", func(r chi.Router) {

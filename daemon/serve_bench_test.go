@@ -7,7 +7,7 @@ import (
 	"net"
 	"testing"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/bench/rawhttp"
 	"github.com/tokend/tokend/internal/redact"
 )
@@ -32,8 +32,8 @@ func BenchmarkServeToken(b *testing.B) {
 		}
 		h := newHarness(b, harnessOpts{noRefresher: true, logger: log})
 		h.get("/v1/token?profile=app").token(b)
-		r := h.post("/v1/capabilities", client.CapabilityRequest{Profile: "app"})
-		var cp client.Capability
+		r := h.post("/v1/capabilities", wire.CapabilityRequest{Profile: "app"})
+		var cp wire.Capability
 		if err := jsonDecode(bytes.NewReader(r.body), &cp); err != nil {
 			b.Fatal(err)
 		}

@@ -7,7 +7,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/idp"
 )
 
@@ -28,7 +28,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if c := callerOf(r.Context()).cap; c != nil && !c.allows(scopes) {
-		return newError(client.CodeForbidden, "this capability does not cover scopes %s", strings.Join(scopes, " "))
+		return newError(wire.CodeForbidden, "this capability does not cover scopes %s", strings.Join(scopes, " "))
 	}
 	t, err := s.token(r.Context(), p, scopes)
 	if err != nil {
@@ -42,7 +42,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 // GET /v1/token and POST /v1/refresh.
 func (s *Server) answerToken(w http.ResponseWriter, r *http.Request, p *profile, scopes []string, t idp.Token) {
 	s.audit(r, p, scopes, t.ExpiresOn)
-	writeToken(w, &client.Token{
+	writeToken(w, &wire.Token{
 		AccessToken: t.AccessToken,
 		TokenType:   "Bearer",
 		ExpiresOn:   t.ExpiresOn.Unix(),
@@ -106,13 +106,13 @@ func parseTokenQuery(raw string) (tokenQuery, error) {
 	}
 	switch {
 	case malformed != nil:
-		return q, newError(client.CodeInvalidRequest, "malformed query: %v", malformed)
+		return q, newError(wire.CodeInvalidRequest, "malformed query: %v", malformed)
 	case hasUnknown:
-		return q, newError(client.CodeInvalidRequest, "unknown query parameter %q (want profile, scope, resource)", unknown)
+		return q, newError(wire.CodeInvalidRequest, "unknown query parameter %q (want profile, scope, resource)", unknown)
 	case nProfile > 1:
-		return q, newError(client.CodeInvalidRequest, "profile given %d times", nProfile)
+		return q, newError(wire.CodeInvalidRequest, "profile given %d times", nProfile)
 	case nResource > 1:
-		return q, newError(client.CodeInvalidRequest, "resource given %d times", nResource)
+		return q, newError(wire.CodeInvalidRequest, "resource given %d times", nResource)
 	}
 	return q, nil
 }
@@ -129,14 +129,14 @@ func (s *Server) profileFor(r *http.Request, name string) (*profile, error) {
 		name = s.profileSet().cfg.DefaultProfile
 	}
 	if name == "" {
-		return nil, newError(client.CodeInvalidRequest, "no profile given and no default_profile in the config: name one, e.g. `token get PROFILE`")
+		return nil, newError(wire.CodeInvalidRequest, "no profile given and no default_profile in the config: name one, e.g. `token get PROFILE`")
 	}
 	if c != nil && c.profile != name {
-		return nil, newError(client.CodeForbidden, "this capability is not for profile %q", name)
+		return nil, newError(wire.CodeForbidden, "this capability is not for profile %q", name)
 	}
 	p := s.profile(name)
 	if p == nil {
-		return nil, newError(client.CodeUnknownProfile, "no profile %q in the config (`token status` lists them)", name)
+		return nil, newError(wire.CodeUnknownProfile, "no profile %q in the config (`token status` lists them)", name)
 	}
 	return p, nil
 }
@@ -147,22 +147,22 @@ func requestedScopes(scopeParams []string, resource string, dflt []string) ([]st
 	for _, sp := range scopeParams {
 		f := strings.Fields(sp)
 		if len(f) == 0 {
-			return nil, newError(client.CodeInvalidRequest, "empty scope")
+			return nil, newError(wire.CodeInvalidRequest, "empty scope")
 		}
 		scopes = append(scopes, f...)
 	}
 	switch {
 	case resource != "" && len(scopes) > 0:
-		return nil, newError(client.CodeInvalidRequest, "give scope or resource, not both")
+		return nil, newError(wire.CodeInvalidRequest, "give scope or resource, not both")
 	case resource != "":
 		if strings.ContainsAny(resource, " \t\r\n") || strings.HasSuffix(resource, "/.default") {
-			return nil, newError(client.CodeInvalidRequest, "resource %q: want an application id URI or GUID (without /.default)", resource)
+			return nil, newError(wire.CodeInvalidRequest, "resource %q: want an application id URI or GUID (without /.default)", resource)
 		}
 		return []string{resource + "/.default"}, nil
 	case len(scopes) > 0:
 		for _, sc := range scopes {
 			if len(sc) > 512 {
-				return nil, newError(client.CodeInvalidRequest, "scope too long")
+				return nil, newError(wire.CodeInvalidRequest, "scope too long")
 			}
 		}
 		return normScopes(scopes), nil

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 )
 
 // Header values every JSON answer carries. Assigning these shared,
@@ -31,7 +31,7 @@ var tokenBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return 
 // writeToken writes a 200 answer of GET /v1/token. It encodes the token
 // once, straight into a recycled buffer (encoding/json would reflect over
 // the struct and allocate the result on every request).
-func writeToken(w http.ResponseWriter, t *client.Token) {
+func writeToken(w http.ResponseWriter, t *wire.Token) {
 	bp := tokenBufs.Get().(*[]byte)
 	b := append(appendToken((*bp)[:0], t), '\n')
 	setJSONHeaders(w.Header())
@@ -44,8 +44,8 @@ func writeToken(w http.ResponseWriter, t *client.Token) {
 }
 
 // appendToken appends t encoded exactly as encoding/json encodes a
-// client.Token (a test holds it to that, field by field).
-func appendToken(b []byte, t *client.Token) []byte {
+// wire.Token (a test holds it to that, field by field).
+func appendToken(b []byte, t *wire.Token) []byte {
 	b = append(b, `{"access_token":`...)
 	b = appendJSONString(b, t.AccessToken)
 	b = append(b, `,"token_type":`...)

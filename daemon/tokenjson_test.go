@@ -11,14 +11,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 )
 
 // TestAppendTokenMatchesEncodingJSON holds the hand-written encoder of the
 // token answer to encoding/json, byte for byte. Every field of
-// client.Token is set, so a field added there and not here fails.
+// wire.Token is set, so a field added there and not here fails.
 func TestAppendTokenMatchesEncodingJSON(t *testing.T) {
-	full := client.Token{}
+	full := wire.Token{}
 	v := reflect.ValueOf(&full).Elem()
 	for i := range v.NumField() {
 		switch f := v.Field(i); f.Kind() {
@@ -29,19 +29,19 @@ func TestAppendTokenMatchesEncodingJSON(t *testing.T) {
 		case reflect.Slice:
 			f.Set(reflect.ValueOf([]string{"a/.default", "b"}))
 		default:
-			t.Fatalf("client.Token.%s is a %s: teach appendToken and this test about it", v.Type().Field(i).Name, f.Kind())
+			t.Fatalf("wire.Token.%s is a %s: teach appendToken and this test about it", v.Type().Field(i).Name, f.Kind())
 		}
 	}
 	for _, tc := range []struct {
 		name string
-		tok  client.Token
+		tok  wire.Token
 	}{
 		{"every field", full},
-		{"typical", client.Token{AccessToken: "eyJ0eXAi.eyJhdWQi.c2ln-_", TokenType: "Bearer", ExpiresOn: 1764000000, ExpiresIn: 4321,
+		{"typical", wire.Token{AccessToken: "eyJ0eXAi.eyJhdWQi.c2ln-_", TokenType: "Bearer", ExpiresOn: 1764000000, ExpiresIn: 4321,
 			Profile: "dbx", Scopes: []string{"2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default"}, Tenant: "8d3c6e7a-1f2b-4c5d-9e0f-7a6b5c4d3e2f"}},
-		{"zero", client.Token{}},
-		{"empty scopes, no tenant", client.Token{Scopes: []string{}, ExpiresIn: -5}},
-		{"escapes", client.Token{AccessToken: "a\"b\\c<d>&e\x01\u2028é\xff", Profile: "p\tq", Scopes: []string{"https://x/ y", "\x7f"}, Tenant: "t\n"}},
+		{"zero", wire.Token{}},
+		{"empty scopes, no tenant", wire.Token{Scopes: []string{}, ExpiresIn: -5}},
+		{"escapes", wire.Token{AccessToken: "a\"b\\c<d>&e\x01\u2028é\xff", Profile: "p\tq", Scopes: []string{"https://x/ y", "\x7f"}, Tenant: "t\n"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want, err := json.Marshal(tc.tok)
@@ -57,12 +57,12 @@ func TestAppendTokenMatchesEncodingJSON(t *testing.T) {
 
 func TestWriteToken(t *testing.T) {
 	rec := httptest.NewRecorder()
-	tok := client.Token{AccessToken: "x.y.z", TokenType: "Bearer", Profile: "p", Scopes: []string{"s"}}
+	tok := wire.Token{AccessToken: "x.y.z", TokenType: "Bearer", Profile: "p", Scopes: []string{"s"}}
 	writeToken(rec, &tok)
 	if rec.Code != 200 || rec.Header().Get("Content-Type") != "application/json" || rec.Header().Get("Cache-Control") != "no-store" {
 		t.Fatalf("status %d, header %v", rec.Code, rec.Header())
 	}
-	var got client.Token
+	var got wire.Token
 	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || !reflect.DeepEqual(got, tok) || !strings.HasSuffix(rec.Body.String(), "}\n") {
 		t.Fatalf("body %q (%v)", rec.Body, err)
 	}
@@ -110,7 +110,7 @@ func checkTokenQuery(t *testing.T, raw string) {
 	}
 	if gotErr != nil {
 		var ae *apiError
-		if !errors.As(gotErr, &ae) || ae.code != client.CodeInvalidRequest || ae.status != 400 {
+		if !errors.As(gotErr, &ae) || ae.code != wire.CodeInvalidRequest || ae.status != 400 {
 			t.Fatalf("%q: error %#v is not invalid_request", raw, gotErr)
 		}
 		// With several faults the two may name different ones; a
@@ -143,7 +143,7 @@ func FuzzTokenQuery(f *testing.F) {
 }
 
 func BenchmarkAppendToken(b *testing.B) {
-	tok := client.Token{AccessToken: strings.Repeat("eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.", 40), TokenType: "Bearer",
+	tok := wire.Token{AccessToken: strings.Repeat("eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.", 40), TokenType: "Bearer",
 		ExpiresOn: 1764000000, ExpiresIn: 4321, Profile: "dbx", Scopes: []string{"2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default"}}
 	b.Run("appendToken", func(b *testing.B) {
 		b.ReportAllocs()

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/idp"
 )
 
@@ -34,7 +34,7 @@ type watchers struct {
 type watcher struct {
 	profile string       // "" for every profile
 	srv     *http.Server // the server the stream is on, to end it at shutdown
-	ch      chan client.Event
+	ch      chan wire.Event
 	done    chan struct{} // closed to end the stream
 	once    sync.Once
 }
@@ -42,7 +42,7 @@ type watcher struct {
 func (wt *watcher) end() { wt.once.Do(func() { close(wt.done) }) }
 
 func (ws *watchers) subscribe(profile string, srv *http.Server) *watcher {
-	wt := &watcher{profile: profile, srv: srv, ch: make(chan client.Event, watchBuffer), done: make(chan struct{})}
+	wt := &watcher{profile: profile, srv: srv, ch: make(chan wire.Event, watchBuffer), done: make(chan struct{})}
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
 	if ws.subs == nil {
@@ -73,7 +73,7 @@ func (ws *watchers) endServer(srv *http.Server) {
 // publish sends ev to every stream that wants it. A rotation always goes
 // out; a state event only when the profile's state differs from the last
 // one published, so a provider outage is one event, not one per retry.
-func (ws *watchers) publish(ev client.Event) {
+func (ws *watchers) publish(ev wire.Event) {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
 	if ws.state == nil {
@@ -81,9 +81,9 @@ func (ws *watchers) publish(ev client.Event) {
 	}
 	last, ok := ws.state[ev.Profile]
 	if !ok {
-		last = client.StateReady
+		last = wire.StateReady
 	}
-	if ev.Type == client.EventState && ev.State == last {
+	if ev.Type == wire.EventState && ev.State == last {
 		return
 	}
 	ws.state[ev.Profile] = ev.State
@@ -101,14 +101,14 @@ func (ws *watchers) publish(ev client.Event) {
 
 // publishRefresh reports the outcome of one refresh of sl.
 func (s *Server) publishRefresh(p *profile, sl *slot, tok idp.Token, err error) {
-	ev := client.Event{Profile: p.cfg.Name, Scopes: sl.scopes, Time: s.clock.Now().Unix()}
+	ev := wire.Event{Profile: p.cfg.Name, Scopes: sl.scopes, Time: s.clock.Now().Unix()}
 	if err == nil {
-		ev.Type, ev.State = client.EventRotated, client.StateReady
+		ev.Type, ev.State = wire.EventRotated, wire.StateReady
 		ev.Account, ev.ExpiresOn, ev.NextRefresh = tok.Account, tok.ExpiresOn.Unix(), unix(sl.nextAt())
 	} else {
-		ev.Type, ev.State, ev.Error = client.EventState, client.StateError, err.Error()
+		ev.Type, ev.State, ev.Error = wire.EventState, wire.StateError, err.Error()
 		if errors.Is(err, idp.ErrLoginRequired) {
-			ev.State = client.StateLoginRequired
+			ev.State = wire.StateLoginRequired
 		}
 	}
 	s.watch.publish(ev)
@@ -116,8 +116,8 @@ func (s *Server) publishRefresh(p *profile, sl *slot, tok idp.Token, err error) 
 
 // publishLogin reports the token a sign-in installed.
 func (s *Server) publishLogin(p *profile, sl *slot, tok idp.Token) {
-	s.watch.publish(client.Event{
-		Type: client.EventRotated, Profile: p.cfg.Name, State: client.StateReady, Scopes: sl.scopes,
+	s.watch.publish(wire.Event{
+		Type: wire.EventRotated, Profile: p.cfg.Name, State: wire.StateReady, Scopes: sl.scopes,
 		Account: tok.Account, ExpiresOn: tok.ExpiresOn.Unix(), NextRefresh: unix(sl.nextAt()),
 		Time: s.clock.Now().Unix(),
 	})
@@ -125,24 +125,24 @@ func (s *Server) publishLogin(p *profile, sl *slot, tok idp.Token) {
 
 // publishLogout reports that a profile lost its tokens.
 func (s *Server) publishLogout(p *profile) {
-	s.watch.publish(client.Event{
-		Type: client.EventState, Profile: p.cfg.Name, State: client.StateLoginRequired,
+	s.watch.publish(wire.Event{
+		Type: wire.EventState, Profile: p.cfg.Name, State: wire.StateLoginRequired,
 		Error: "signed out", Time: s.clock.Now().Unix(),
 	})
 }
 
 // handleWatch serves GET /v1/watch[?profile=P] as server-sent events: one
 // event per token rotation or profile state change, named by its type, with
-// a client.Event as data. A comment opens the stream once the subscription
+// a wire.Event as data. A comment opens the stream once the subscription
 // is live; comments keep it alive. A capability holder sees its own profile.
 func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) error {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		return newError(client.CodeInvalidRequest, "malformed query: %v", err)
+		return newError(wire.CodeInvalidRequest, "malformed query: %v", err)
 	}
 	for k, v := range q {
 		if k != "profile" || len(v) != 1 {
-			return newError(client.CodeInvalidRequest, "unknown or repeated query parameter %q (want profile)", k)
+			return newError(wire.CodeInvalidRequest, "unknown or repeated query parameter %q (want profile)", k)
 		}
 	}
 	name := q.Get("profile")

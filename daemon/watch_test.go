@@ -13,13 +13,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/entraemu"
 )
 
 // stream is an open GET /v1/watch.
 type stream struct {
-	events chan client.Event
+	events chan wire.Event
 	ended  chan struct{}
 	body   io.Closer
 }
@@ -53,7 +53,7 @@ func tryWatch(t *testing.T, hc *http.Client, url string, header map[string]strin
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("Content-Type %q", ct)
 	}
-	s := &stream{events: make(chan client.Event, 100), ended: make(chan struct{}), body: resp.Body}
+	s := &stream{events: make(chan wire.Event, 100), ended: make(chan struct{}), body: resp.Body}
 	t.Cleanup(func() { resp.Body.Close() })
 	go func() {
 		defer close(s.ended)
@@ -65,7 +65,7 @@ func tryWatch(t *testing.T, hc *http.Client, url string, header map[string]strin
 			case strings.HasPrefix(line, "event: "):
 				name = strings.TrimPrefix(line, "event: ")
 			case strings.HasPrefix(line, "data: "):
-				var ev client.Event
+				var ev wire.Event
 				if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &ev); err != nil || ev.Type != name {
 					t.Errorf("bad event %q (name %q): %v", line, name, err)
 				}
@@ -77,7 +77,7 @@ func tryWatch(t *testing.T, hc *http.Client, url string, header map[string]strin
 }
 
 // next waits up to d of real time for the next event.
-func (s *stream) next(t *testing.T, d time.Duration) client.Event {
+func (s *stream) next(t *testing.T, d time.Duration) wire.Event {
 	t.Helper()
 	select {
 	case ev := <-s.events:
@@ -87,7 +87,7 @@ func (s *stream) next(t *testing.T, d time.Duration) client.Event {
 	case <-time.After(d):
 		t.Fatalf("no event within %v", d)
 	}
-	return client.Event{}
+	return wire.Event{}
 }
 
 // quiet fails if an event arrives within d.
@@ -118,7 +118,7 @@ func TestWatchRotation(t *testing.T) {
 		lag := time.Since(start)
 		h.settle()
 		tok := h.get("/v1/token?profile=app").token(t)
-		if ev.Type != client.EventRotated || ev.Profile != "app" || ev.State != client.StateReady ||
+		if ev.Type != wire.EventRotated || ev.Profile != "app" || ev.State != wire.StateReady ||
 			ev.ExpiresOn != tok.ExpiresOn || ev.Time != next.Unix() || ev.NextRefresh <= next.Unix() || len(ev.Scopes) != 1 {
 			t.Fatalf("rotation %d: event %+v, token expires %d", i, ev, tok.ExpiresOn)
 		}
@@ -129,16 +129,16 @@ func TestWatchRotation(t *testing.T) {
 		s.quiet(t, 50*time.Millisecond)
 	}
 
-	if r := h.post("/v1/logout", client.LogoutRequest{Profile: "app"}); r.status != 204 {
+	if r := h.post("/v1/logout", wire.LogoutRequest{Profile: "app"}); r.status != 204 {
 		t.Fatalf("logout: %d %s", r.status, r.body)
 	}
-	if ev := s.next(t, time.Second); ev.Type != client.EventState || ev.State != client.StateLoginRequired || ev.Profile != "app" {
+	if ev := s.next(t, time.Second); ev.Type != wire.EventState || ev.State != wire.StateLoginRequired || ev.Profile != "app" {
 		t.Fatalf("after logout: %+v", ev)
 	}
-	if r := h.post("/v1/login", client.LoginRequest{Profile: "app", ClientSecret: entraemu.ClientSecret}); r.status != 200 {
+	if r := h.post("/v1/login", wire.LoginRequest{Profile: "app", ClientSecret: entraemu.ClientSecret}); r.status != 200 {
 		t.Fatalf("login: %d %s", r.status, r.body)
 	}
-	if ev := s.next(t, time.Second); ev.Type != client.EventRotated || ev.State != client.StateReady || ev.Account == "" {
+	if ev := s.next(t, time.Second); ev.Type != wire.EventRotated || ev.State != wire.StateReady || ev.Account == "" {
 		t.Fatalf("after login: %+v", ev)
 	}
 	s.quiet(t, 50*time.Millisecond)
@@ -153,7 +153,7 @@ func TestWatchOutage(t *testing.T) {
 	h.em.FailNext(1_000_000, entraemu.Fault{Status: 503})
 	h.clk.Set(time.Unix(h.profileStatus("app").NextRefresh+1, 0))
 	ev := s.next(t, time.Second)
-	if ev.Type != client.EventState || ev.State != client.StateError || ev.Error == "" {
+	if ev.Type != wire.EventState || ev.State != wire.StateError || ev.Error == "" {
 		t.Fatalf("first failure: %+v", ev)
 	}
 	failures := h.profileStatus("app").Counters.Failures
@@ -167,7 +167,7 @@ func TestWatchOutage(t *testing.T) {
 	s.quiet(t, 50*time.Millisecond)
 	h.em.FailNext(0, entraemu.Fault{})
 	h.clk.Advance(backoffMax)
-	if ev := s.next(t, time.Second); ev.Type != client.EventRotated || ev.State != client.StateReady {
+	if ev := s.next(t, time.Second); ev.Type != wire.EventRotated || ev.State != wire.StateReady {
 		t.Fatalf("recovery: %+v", ev)
 	}
 }
@@ -176,16 +176,16 @@ func TestWatchOutage(t *testing.T) {
 // own profile only; bad requests are refused before the stream opens.
 func TestWatchSelection(t *testing.T) {
 	h := newHarness(t, harnessOpts{noRefresher: true})
-	app := mint(t, h.unix, client.CapabilityRequest{Profile: "app"})
+	app := mint(t, h.unix, wire.CapabilityRequest{Profile: "app"})
 	onlyUser := watch(t, h.unix, "http://tokend/v1/watch?profile=user", nil)
 	tcpApp := watch(t, h.http, "http://"+h.tcp+"/v1/watch", map[string]string{"Authorization": "Bearer " + app.Token})
 
 	h.get("/v1/token?profile=app") // a first token is a rotation
-	if ev := tcpApp.next(t, time.Second); ev.Profile != "app" || ev.Type != client.EventRotated {
+	if ev := tcpApp.next(t, time.Second); ev.Profile != "app" || ev.Type != wire.EventRotated {
 		t.Fatalf("TCP watcher: %+v", ev)
 	}
 	onlyUser.quiet(t, 50*time.Millisecond)
-	r := h.post("/v1/login", client.LoginRequest{Profile: "user", Username: entraemu.Username, Password: entraemu.Password})
+	r := h.post("/v1/login", wire.LoginRequest{Profile: "user", Username: entraemu.Username, Password: entraemu.Password})
 	if r.status != 200 {
 		t.Fatalf("login: %d %s", r.status, r.body)
 	}
@@ -242,7 +242,7 @@ func TestWatchOutlivesServerTimeouts(t *testing.T) {
 	s := watch(t, hc, "http://tokend/v1/watch", nil)
 	time.Sleep(400 * time.Millisecond)
 	h.get("/v1/token?profile=app")
-	if ev := s.next(t, time.Second); ev.Type != client.EventRotated {
+	if ev := s.next(t, time.Second); ev.Type != wire.EventRotated {
 		t.Fatalf("%+v", ev)
 	}
 }
@@ -287,7 +287,7 @@ func TestWatchEndsOnShutdown(t *testing.T) {
 		t.Fatal("stream still open after shutdown")
 	}
 	h.get("/v1/token?profile=app")
-	if ev := other.next(t, time.Second); ev.Type != client.EventRotated {
+	if ev := other.next(t, time.Second); ev.Type != wire.EventRotated {
 		t.Fatalf("stream of the other listener: %+v", ev)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 )
 
 func TestParseGitCredential(t *testing.T) {
@@ -58,7 +59,7 @@ func TestParseGitCredential(t *testing.T) {
 }
 
 func TestGitAnswer(t *testing.T) {
-	tok := &client.Token{AccessToken: "eyJ.tok.sig", ExpiresOn: 1_800_000_000}
+	tok := &wire.Token{AccessToken: "eyJ.tok.sig", ExpiresOn: 1_800_000_000}
 	for _, tc := range []struct{ name, in, want string }{
 		{"git 2.46, no challenge yet: Bearer", "capability[]=authtype\nprotocol=https\nhost=dev.azure.com\n",
 			"capability[]=authtype\nauthtype=Bearer\ncredential=eyJ.tok.sig\nephemeral=1\npassword_expiry_utc=1800000000\n"},
@@ -87,7 +88,7 @@ func TestGitAnswer(t *testing.T) {
 			}
 		})
 	}
-	if err := writeGitAnswer(&bytes.Buffer{}, &gitCredential{}, &client.Token{AccessToken: "a\nhost=evil"}); err == nil {
+	if err := writeGitAnswer(&bytes.Buffer{}, &gitCredential{}, &wire.Token{AccessToken: "a\nhost=evil"}); err == nil {
 		t.Fatal("a token with a newline was written")
 	}
 }
@@ -198,7 +199,7 @@ func TestParseExecInfo(t *testing.T) {
 func TestExecCredential(t *testing.T) {
 	exp := time.Date(2026, 3, 1, 10, 30, 0, 0, time.FixedZone("CET", 3600))
 	for _, v := range []string{execV1, execV1beta1} {
-		b, err := json.Marshal(execCredential(v, &client.Token{AccessToken: "tok", ExpiresOn: exp.Unix()}))
+		b, err := json.Marshal(execCredential(v, &wire.Token{AccessToken: "tok", ExpiresOn: exp.Unix()}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -211,7 +212,7 @@ func TestExecCredential(t *testing.T) {
 
 func TestEnvShells(t *testing.T) {
 	vars := []client.EnvVar{{Name: "IDENTITY_ENDPOINT", Value: "http://127.0.0.1:1/msi/token"}, {Name: "X", Value: `it's a \ test`}}
-	c := &client.Capability{ID: "abc", Profile: "dbx", ExpiresOn: 1_800_000_000}
+	c := &wire.Capability{ID: "abc", Profile: "dbx", ExpiresOn: 1_800_000_000}
 	for _, tc := range []struct {
 		shell string
 		want  []string
@@ -334,7 +335,7 @@ func TestCompatUsage(t *testing.T) {
 
 // TestTokenFormats: the -o shapes other tools read.
 func TestTokenFormats(t *testing.T) {
-	tok := &client.Token{AccessToken: "eyJ.a.b", TokenType: "Bearer", ExpiresOn: 1_800_000_000, ExpiresIn: 3600,
+	tok := &wire.Token{AccessToken: "eyJ.a.b", TokenType: "Bearer", ExpiresOn: 1_800_000_000, ExpiresIn: 3600,
 		Profile: "dbx", Scopes: []string{"s/.default"}, Tenant: "tid"}
 	exp := time.Unix(1_800_000_000, 0)
 	for _, tc := range []struct {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 )
 
 // envTTL is how long the capability of `token env` lives: nothing revokes
@@ -46,12 +47,12 @@ func cmdEnv(ctx context.Context, e *env, args []string) error {
 
 // childEnv mints a capability for profile and returns the child's
 // variables with it.
-func childEnv(ctx context.Context, cl *client.Client, profile string, ttl time.Duration) ([]client.EnvVar, *client.Capability, error) {
+func childEnv(ctx context.Context, cl *client.Client, profile string, ttl time.Duration) ([]client.EnvVar, *wire.Capability, error) {
 	st, err := cl.Status(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	var ps *client.ProfileStatus
+	var ps *wire.ProfileStatus
 	for i := range st.Profiles {
 		if st.Profiles[i].Name == profile {
 			ps = &st.Profiles[i]
@@ -63,7 +64,7 @@ func childEnv(ctx context.Context, cl *client.Client, profile string, ttl time.D
 	if _, err := client.ChildEnv(st.Listeners.TCP, "", ""); err != nil {
 		return nil, nil, err
 	}
-	c, err := cl.CreateCapability(ctx, client.CapabilityRequest{Profile: profile, TTLSeconds: int64(ttl / time.Second)})
+	c, err := cl.CreateCapability(ctx, wire.CapabilityRequest{Profile: profile, TTLSeconds: int64(ttl / time.Second)})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -73,7 +74,7 @@ func childEnv(ctx context.Context, cl *client.Client, profile string, ttl time.D
 
 // writeEnv prints the commands that set vars (and unset the variables that
 // would send SDKs elsewhere) in one shell's syntax.
-func writeEnv(w io.Writer, q quoter, vars []client.EnvVar, c *client.Capability) error {
+func writeEnv(w io.Writer, q quoter, vars []client.EnvVar, c *wire.Capability) error {
 	fmt.Fprintf(w, "# tokend capability %s for profile %s, valid until %s\n", c.ID, c.Profile,
 		time.Unix(c.ExpiresOn, 0).UTC().Format(time.RFC3339))
 	for _, v := range vars {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/config"
 )
 
@@ -50,18 +51,18 @@ func cmdGet(ctx context.Context, e *env, args []string) error {
 }
 
 // tokenWriters print a token in each -o format.
-var tokenWriters = map[string]func(io.Writer, *client.Token) error{
-	"raw": func(w io.Writer, t *client.Token) error {
+var tokenWriters = map[string]func(io.Writer, *wire.Token) error{
+	"raw": func(w io.Writer, t *wire.Token) error {
 		_, err := fmt.Fprintln(w, t.AccessToken)
 		return err
 	},
-	"header": func(w io.Writer, t *client.Token) error {
+	"header": func(w io.Writer, t *wire.Token) error {
 		_, err := fmt.Fprintf(w, "Authorization: Bearer %s\n", t.AccessToken)
 		return err
 	},
-	"json": func(w io.Writer, t *client.Token) error { return writeJSON(w, t) },
+	"json": func(w io.Writer, t *wire.Token) error { return writeJSON(w, t) },
 	// The shape of `az account get-access-token -o json`.
-	"az": func(w io.Writer, t *client.Token) error {
+	"az": func(w io.Writer, t *wire.Token) error {
 		return writeJSON(w, struct {
 			AccessToken string `json:"accessToken"`
 			ExpiresOn   string `json:"expiresOn"`
@@ -71,7 +72,7 @@ var tokenWriters = map[string]func(io.Writer, *client.Token) error{
 		}{t.AccessToken, time.Unix(t.ExpiresOn, 0).Local().Format("2006-01-02 15:04:05.000000"), t.ExpiresOn, t.Tenant, t.TokenType})
 	},
 	// The shape of `databricks auth token`.
-	"databricks": func(w io.Writer, t *client.Token) error {
+	"databricks": func(w io.Writer, t *wire.Token) error {
 		return writeJSON(w, struct {
 			AccessToken string `json:"access_token"`
 			TokenType   string `json:"token_type"`

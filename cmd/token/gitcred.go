@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 )
 
 // azureDevOpsScope is the scope of Azure DevOps (Azure Repos).
@@ -75,7 +76,7 @@ func cmdGitCredential(ctx context.Context, e *env, args []string) error {
 	}
 	cl := e.client()
 	if op == "erase" {
-		req := client.RefreshRequest{Profile: profile, Scopes: scopes}
+		req := wire.RefreshRequest{Profile: profile, Scopes: scopes}
 		if rejected := cmp.Or(cred.get("credential"), cred.get("password")); rejected != "" {
 			sum := sha256.Sum256([]byte(rejected))
 			req.RejectedSHA256 = hex.EncodeToString(sum[:])
@@ -91,7 +92,7 @@ func cmdGitCredential(ctx context.Context, e *env, args []string) error {
 }
 
 // writeGitAnswer prints the answer to "get".
-func writeGitAnswer(w io.Writer, cred *gitCredential, t *client.Token) error {
+func writeGitAnswer(w io.Writer, cred *gitCredential, t *wire.Token) error {
 	if strings.ContainsAny(t.AccessToken, "\n\x00") {
 		return errors.New("git-credential: the token contains a newline or NUL")
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 )
 
 // aksServerID is the application id of the AKS Entra ID server, the
@@ -83,7 +84,7 @@ type execCredentialJSON struct {
 	} `json:"status"`
 }
 
-func execCredential(apiVersion string, t *client.Token) execCredentialJSON {
+func execCredential(apiVersion string, t *wire.Token) execCredentialJSON {
 	var c execCredentialJSON
 	c.APIVersion, c.Kind = apiVersion, "ExecCredential"
 	c.Status.Token = t.AccessToken

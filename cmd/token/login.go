@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 )
 
 func cmdLogin(ctx context.Context, e *env, args []string) error {
@@ -53,7 +53,7 @@ func cmdLogin(ctx context.Context, e *env, args []string) error {
 	if *timeout < 0 {
 		return usagef("login: --timeout must not be negative")
 	}
-	req := client.LoginRequest{Profile: profile, Username: *username, TimeoutSeconds: int64((*timeout + time.Second - 1) / time.Second)}
+	req := wire.LoginRequest{Profile: profile, Username: *username, TimeoutSeconds: int64((*timeout + time.Second - 1) / time.Second)}
 	switch {
 	case *username != "" && !*passwordStdin && !*browser:
 		return usagef("login: --username goes with --password-stdin (or --browser, to preselect the account)")
@@ -123,9 +123,9 @@ type loginUI struct {
 	wg   sync.WaitGroup
 }
 
-func (u *loginUI) show(ev client.LoginEvent) {
+func (u *loginUI) show(ev wire.LoginEvent) {
 	switch ev.Event {
-	case client.EventOpenURL:
+	case wire.EventOpenURL:
 		switch {
 		case u.open == nil:
 			fmt.Fprintf(u.out, "To sign in to %s, open this URL in a browser:\n\n    %s\n\n", u.profile, ev.URL)
@@ -135,7 +135,7 @@ func (u *loginUI) show(ev client.LoginEvent) {
 			fmt.Fprintf(u.out, "Opened a browser to sign in to %s. If none appeared, open this URL:\n\n    %s\n\n", u.profile, ev.URL)
 		}
 		u.wait("waiting for the sign-in in the browser")
-	case client.EventDeviceCode:
+	case wire.EventDeviceCode:
 		fmt.Fprintln(u.out, ev.Message)
 		u.wait("waiting for the code to be entered")
 	}

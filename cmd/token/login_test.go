@@ -12,12 +12,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 )
 
 // fakeDaemon answers POST /v1/login on a unix socket with answer, and
 // records the request.
-func fakeDaemon(t *testing.T, answer func(w http.ResponseWriter)) (sock string, got *client.LoginRequest) {
+func fakeDaemon(t *testing.T, answer func(w http.ResponseWriter)) (sock string, got *wire.LoginRequest) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "tkt")
 	if err != nil {
@@ -29,7 +29,7 @@ func fakeDaemon(t *testing.T, answer func(w http.ResponseWriter)) (sock string, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	got = &client.LoginRequest{}
+	got = &wire.LoginRequest{}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/v1/login" || json.NewDecoder(r.Body).Decode(got) != nil {
 			http.Error(w, "bad", 500)
@@ -44,7 +44,7 @@ func fakeDaemon(t *testing.T, answer func(w http.ResponseWriter)) (sock string, 
 
 func events(lines ...string) func(http.ResponseWriter) {
 	return func(w http.ResponseWriter) {
-		w.Header().Set("Content-Type", client.ContentTypeNDJSON)
+		w.Header().Set("Content-Type", wire.ContentTypeNDJSON)
 		for _, l := range lines {
 			io.WriteString(w, l+"\n")
 		}
@@ -63,31 +63,31 @@ func TestLogin(t *testing.T) {
 		answer func(http.ResponseWriter)
 		code   int
 		stderr []string
-		req    client.LoginRequest
+		req    wire.LoginRequest
 	}{
 		{
 			name: "browser, printing the URL", args: []string{"--browser", "--no-browser", "--timeout", "90s"},
 			answer: events(`{"event":"open_url","url":"https://idp.example/authorize?x=1"}`, signedIn),
 			stderr: []string{"To sign in to p, open this URL in a browser:\n\n    https://idp.example/authorize?x=1\n", "waiting for the sign-in in the browser (Ctrl-C cancels)", "signed in to p as alice@tokend.test"},
-			req:    client.LoginRequest{Profile: "p", Flow: "browser", TimeoutSeconds: 90},
+			req:    wire.LoginRequest{Profile: "p", Flow: "browser", TimeoutSeconds: 90},
 		},
 		{
 			name: "browser that cannot open", args: []string{"--browser", "--username", "bob@tokend.test", "--timeout", "1500ms"},
 			answer: events(`{"event":"open_url","url":"https://idp.example/authorize"}`, signedIn),
 			stderr: []string{"Could not open a browser. To sign in to p, open this URL in one:\n\n    https://idp.example/authorize\n"},
-			req:    client.LoginRequest{Profile: "p", Flow: "browser", Username: "bob@tokend.test", TimeoutSeconds: 2},
+			req:    wire.LoginRequest{Profile: "p", Flow: "browser", Username: "bob@tokend.test", TimeoutSeconds: 2},
 		},
 		{
 			name: "device code, verbatim", args: []string{"--device-code"},
 			answer: events(`{"event":"device_code","message":"To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code ABCD-EFGH to authenticate.","user_code":"ABCD-EFGH"}`, signedIn),
 			stderr: []string{"To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code ABCD-EFGH to authenticate.\n", "waiting for the code to be entered"},
-			req:    client.LoginRequest{Profile: "p", Flow: "device-code"},
+			req:    wire.LoginRequest{Profile: "p", Flow: "device-code"},
 		},
 		{
 			name: "refused after the prompt", args: []string{"--device-code"},
 			answer: events(`{"event":"device_code","message":"enter X"}`, `{"event":"error","error":"login_required","error_description":"sign-in to p failed (expired): run it again"}`),
 			code:   exitLogin, stderr: []string{"token: sign-in to p failed (expired): run it again\n"},
-			req: client.LoginRequest{Profile: "p", Flow: "device-code"},
+			req: wire.LoginRequest{Profile: "p", Flow: "device-code"},
 		},
 		{
 			name: "refresh token from stdin", args: []string{"--refresh-token-stdin"}, stdin: "1.ARsecret\n",
@@ -95,7 +95,7 @@ func TestLogin(t *testing.T) {
 				io.WriteString(w, `{"profile":"p","account":"alice@tokend.test","expires_on":1}`)
 			},
 			stderr: []string{"signed in to p as alice@tokend.test"},
-			req:    client.LoginRequest{Profile: "p", Flow: "refresh-token", RefreshToken: "1.ARsecret"},
+			req:    wire.LoginRequest{Profile: "p", Flow: "refresh-token", RefreshToken: "1.ARsecret"},
 		},
 		{
 			name: "password from stdin", args: []string{"--username", "alice", "--password-stdin"}, stdin: "pw\n",
@@ -104,13 +104,13 @@ func TestLogin(t *testing.T) {
 				io.WriteString(w, `{"error":"login_required","error_description":"wrong password"}`)
 			},
 			code: exitLogin, stderr: []string{"token: wrong password\n"},
-			req: client.LoginRequest{Profile: "p", Flow: "password", Username: "alice", Password: "pw"},
+			req: wire.LoginRequest{Profile: "p", Flow: "password", Username: "alice", Password: "pw"},
 		},
 		{
 			name: "daemon stops mid-way", args: []string{"--browser"},
 			answer: events(`{"event":"open_url","url":"u"}`),
 			code:   exitError, stderr: []string{"stopped answering before the sign-in ended"},
-			req: client.LoginRequest{Profile: "p", Flow: "browser"},
+			req: wire.LoginRequest{Profile: "p", Flow: "browser"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 )
 
 const usage = `token — prints fresh Microsoft Entra ID tokens from the tokend daemon.
@@ -160,9 +161,9 @@ func exitCode(err error) (int, string) {
 		return exitUnreachable, err.Error() + "\nstart the daemon with `tokend serve` (or `tokend serve --emulator` to try it offline)"
 	case errors.As(err, &ce):
 		switch ce.Code {
-		case client.CodeLoginRequired:
+		case wire.CodeLoginRequired:
 			return exitLogin, ce.Description
-		case client.CodeUpstreamUnavailable:
+		case wire.CodeUpstreamUnavailable:
 			return exitUpstream, ce.Description
 		}
 		return exitError, ce.Description

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 )
 
 // TestThinClientDeps keeps the client thin: no MSAL, keychain or router.
@@ -67,10 +68,10 @@ func TestExitCodes(t *testing.T) {
 
 func TestExitCodeOfDaemonErrors(t *testing.T) {
 	for code, want := range map[string]int{
-		client.CodeLoginRequired:       exitLogin,
-		client.CodeUpstreamUnavailable: exitUpstream,
-		client.CodeUnknownProfile:      exitError,
-		client.CodeForbidden:           exitError,
+		wire.CodeLoginRequired:       exitLogin,
+		wire.CodeUpstreamUnavailable: exitUpstream,
+		wire.CodeUnknownProfile:      exitError,
+		wire.CodeForbidden:           exitError,
 	} {
 		got, msg := exitCode(&client.Error{Code: code, Description: "do this"})
 		if got != want || msg != "do this" {
@@ -91,10 +92,10 @@ func TestReadSecretTrimsOneNewline(t *testing.T) {
 func TestStatusTable(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	var b bytes.Buffer
-	err := writeStatusTable(&b, &client.Status{
-		Version: "v1", PID: 7, Listeners: client.Listeners{Socket: "/s"},
-		Store: client.StoreStatus{Backend: "memory", Warning: "memory store"},
-		Profiles: []client.ProfileStatus{
+	err := writeStatusTable(&b, &wire.Status{
+		Version: "v1", PID: 7, Listeners: wire.Listeners{Socket: "/s"},
+		Store: wire.StoreStatus{Backend: "memory", Warning: "memory store"},
+		Profiles: []wire.ProfileStatus{
 			{Name: "dbx", Flow: "password", State: "ready", Account: "a@b", ExpiresOn: now.Add(time.Hour).Unix(), NextRefresh: now.Add(20 * time.Minute).Unix()},
 			{Name: "sp", Flow: "client-secret", State: "login_required", LastError: "no secret", Fix: "token login sp --client-secret-stdin"},
 		},

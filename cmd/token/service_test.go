@@ -13,16 +13,16 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 )
 
 // serviceDaemon is a fake daemon for the service-identity commands: it
 // answers /v1/token, /v1/status and /v1/login and records what it was asked.
 type serviceDaemon struct {
-	profiles []client.ProfileStatus
+	profiles []wire.ProfileStatus
 	mu       sync.Mutex
 	tokens   []string // query of each /v1/token
-	login    *client.LoginRequest
+	login    *wire.LoginRequest
 }
 
 func (d *serviceDaemon) start(t *testing.T) string {
@@ -48,13 +48,13 @@ func (d *serviceDaemon) start(t *testing.T) string {
 			if name == "" {
 				name = "sp" // the default profile
 			}
-			json.NewEncoder(w).Encode(client.Token{AccessToken: "tok-of-" + q.Get("scope") + q.Get("resource"), TokenType: "Bearer", Profile: name})
+			json.NewEncoder(w).Encode(wire.Token{AccessToken: "tok-of-" + q.Get("scope") + q.Get("resource"), TokenType: "Bearer", Profile: name})
 		case "/v1/status":
-			json.NewEncoder(w).Encode(client.Status{Profiles: d.profiles})
+			json.NewEncoder(w).Encode(wire.Status{Profiles: d.profiles})
 		case "/v1/login":
-			d.login = &client.LoginRequest{}
+			d.login = &wire.LoginRequest{}
 			json.NewDecoder(r.Body).Decode(d.login)
-			json.NewEncoder(w).Encode(client.LoginResult{Profile: d.login.Profile, Account: "acct"})
+			json.NewEncoder(w).Encode(wire.LoginResult{Profile: d.login.Profile, Account: "acct"})
 		default:
 			http.Error(w, "no", 404)
 		}
@@ -97,7 +97,7 @@ func TestDatabricksAdminHeaders(t *testing.T) {
 		{name: "with an output", args: []string{"sp", "-o", "raw"}, code: exitUsage, stderr: "takes no --scope, --resource or -o"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := &serviceDaemon{profiles: []client.ProfileStatus{
+			d := &serviceDaemon{profiles: []wire.ProfileStatus{
 				{Name: "sp", Flow: "client-secret", AzureWorkspaceResourceID: wsid},
 				{Name: "user", Flow: "browser"},
 			}}
@@ -142,27 +142,27 @@ func TestLoginServiceIdentities(t *testing.T) {
 		stdin  string
 		code   int
 		stderr string
-		req    *client.LoginRequest
+		req    *wire.LoginRequest
 	}{
 		{name: "PEM", args: []string{"sp", "--certificate", pemFile}, stdin: "not read\n",
-			req: &client.LoginRequest{Profile: "sp", Flow: "client-certificate", Certificate: b64(pemFile)}},
+			req: &wire.LoginRequest{Profile: "sp", Flow: "client-certificate", Certificate: b64(pemFile)}},
 		{name: "encrypted PEM key", args: []string{"sp", "--certificate", encFile}, stdin: "pem-pw\n",
-			req: &client.LoginRequest{Profile: "sp", Flow: "client-certificate", Certificate: b64(encFile), CertificatePassword: "pem-pw"}},
+			req: &wire.LoginRequest{Profile: "sp", Flow: "client-certificate", Certificate: b64(encFile), CertificatePassword: "pem-pw"}},
 		{name: "PFX with password", args: []string{"sp", "--certificate", pfxFile}, stdin: "pfx pw\n",
-			req: &client.LoginRequest{Profile: "sp", Flow: "client-certificate", Certificate: b64(pfxFile), CertificatePassword: "pfx pw"}},
+			req: &wire.LoginRequest{Profile: "sp", Flow: "client-certificate", Certificate: b64(pfxFile), CertificatePassword: "pfx pw"}},
 		{name: "PFX without password", args: []string{"sp", "--certificate", pfxFile}, stdin: "",
-			req: &client.LoginRequest{Profile: "sp", Flow: "client-certificate", Certificate: b64(pfxFile)}},
+			req: &wire.LoginRequest{Profile: "sp", Flow: "client-certificate", Certificate: b64(pfxFile)}},
 		{name: "missing file", args: []string{"sp", "--certificate", filepath.Join(dir, "nope.pem")}, code: exitError, stderr: "no such file"},
 		{name: "too large", args: []string{"sp", "--certificate", big}, code: exitError, stderr: "too large for a certificate"},
 		{name: "certificate and secret", args: []string{"sp", "--certificate", pemFile, "--client-secret-stdin"}, code: exitUsage, stderr: "choose one way"},
-		{name: "azure cli", args: []string{"cli"}, req: &client.LoginRequest{Profile: "cli", Flow: "azure-cli"}},
-		{name: "managed identity", args: []string{"mi"}, req: &client.LoginRequest{Profile: "mi", Flow: "managed-identity"}},
-		{name: "workload identity", args: []string{"wi"}, req: &client.LoginRequest{Profile: "wi", Flow: "workload-identity"}},
+		{name: "azure cli", args: []string{"cli"}, req: &wire.LoginRequest{Profile: "cli", Flow: "azure-cli"}},
+		{name: "managed identity", args: []string{"mi"}, req: &wire.LoginRequest{Profile: "mi", Flow: "managed-identity"}},
+		{name: "workload identity", args: []string{"wi"}, req: &wire.LoginRequest{Profile: "wi", Flow: "workload-identity"}},
 		{name: "a flow that needs input", args: []string{"sp"}, code: exitUsage, stderr: "say how to sign in"},
 		{name: "unknown profile", args: []string{"nope"}, code: exitUsage, stderr: "say how to sign in"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := &serviceDaemon{profiles: []client.ProfileStatus{
+			d := &serviceDaemon{profiles: []wire.ProfileStatus{
 				{Name: "sp", Flow: "client-certificate"}, {Name: "cli", Flow: "azure-cli"},
 				{Name: "mi", Flow: "managed-identity"}, {Name: "wi", Flow: "workload-identity"},
 			}}

@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 )
 
 func cmdStatus(ctx context.Context, e *env, args []string) error {
@@ -33,7 +33,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 	return writeStatusTable(e.stdout, st, time.Now())
 }
 
-func writeStatusTable(w io.Writer, st *client.Status, now time.Time) error {
+func writeStatusTable(w io.Writer, st *wire.Status, now time.Time) error {
 	fmt.Fprintf(w, "tokend %s (pid %d), socket %s", st.Version, st.PID, st.Listeners.Socket)
 	if st.Listeners.TCP != "" {
 		fmt.Fprintf(w, ", http %s", st.Listeners.TCP)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 )
 
 // cmdWatch prints one JSON line per token rotation or profile state change
@@ -29,7 +30,7 @@ func cmdWatch(ctx context.Context, e *env, args []string) error {
 	err = e.client().Watch(ctx, client.WatchRequest{
 		Profile: profile,
 		Opened:  func() { fmt.Fprintf(e.stderr, "token: watching %s (Ctrl-C to stop)\n", what) },
-	}, func(ev client.Event) error { return enc.Encode(ev) })
+	}, func(ev wire.Event) error { return enc.Encode(ev) })
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil // interrupted: the normal way to stop
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/entra"
 )
@@ -96,7 +97,7 @@ func (d *doctorRun) run(ctx context.Context, path string, mustExist bool, name s
 		return false
 	}
 	d.report("daemon", nil, fmt.Sprintf("tokend %s (pid %d) at %s", st.Version, st.PID, c.Socket()))
-	if st.Store.State != client.StoreOK {
+	if st.Store.State != wire.StoreOK {
 		d.report("store", errors.New(st.Store.Error), "")
 	} else {
 		detail := st.Store.Backend
@@ -106,7 +107,7 @@ func (d *doctorRun) run(ctx context.Context, path string, mustExist bool, name s
 		d.report("store", nil, detail)
 	}
 	for _, ps := range st.Profiles {
-		if ps.Name == p.Name && ps.State != client.StateReady && ps.State != client.StateRefreshing {
+		if ps.Name == p.Name && ps.State != wire.StateReady && ps.State != wire.StateRefreshing {
 			msg := fmt.Sprintf("state %s: %s", ps.State, ps.LastError)
 			if ps.Fix != "" {
 				msg += "; fix: " + ps.Fix
@@ -248,7 +249,7 @@ func decodeClaims(jwt string) (tokenClaims, error) {
 	return c, nil
 }
 
-func describeClaims(c tokenClaims, t *client.Token, now time.Time) string {
+func describeClaims(c tokenClaims, t *wire.Token, now time.Time) string {
 	parts := []string{"aud " + c.Aud, "tid " + c.TID}
 	if c.UPN != "" {
 		parts = append(parts, "upn "+c.UPN)

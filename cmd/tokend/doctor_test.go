@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 )
 
 func TestDecodeClaims(t *testing.T) {
@@ -21,7 +21,7 @@ func TestDecodeClaims(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := describeClaims(c, &client.Token{}, time.Unix(1_800_000_000, 0))
+	got := describeClaims(c, &wire.Token{}, time.Unix(1_800_000_000, 0))
 	want := "aud 2ff814a6-3304-4ab8-85cb-cd0e6f879c1d, tid t, oid o, appid a, roles R, exp 2027-01-15T09:00:00Z (in 1h0m0s)"
 	if got != want {
 		t.Errorf("describeClaims =\n%s\nwant\n%s", got, want)

@@ -15,7 +15,7 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/daemon"
 	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/config"
@@ -91,7 +91,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer srv.Close()
 	if em != nil {
-		if err := srv.Login(ctx, "demo-user", client.LoginRequest{Username: entraemu.Username, Password: entraemu.Password}); err != nil {
+		if err := srv.Login(ctx, "demo-user", wire.LoginRequest{Username: entraemu.Username, Password: entraemu.Password}); err != nil {
 			return fmt.Errorf("sign demo-user in to the emulator: %w", err)
 		}
 	}

@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/bench/rawhttp"
 )
 
@@ -129,7 +130,7 @@ func cmdRun(ctx context.Context, args []string) error {
 	}
 	targets := []target{sockTarget}
 	if addr := st.Listeners.TCP; addr != "" {
-		cp, err := c.CreateCapability(ctx, client.CapabilityRequest{Profile: *profile, TTLSeconds: 3600})
+		cp, err := c.CreateCapability(ctx, wire.CapabilityRequest{Profile: *profile, TTLSeconds: 3600})
 		if err != nil {
 			return err
 		}

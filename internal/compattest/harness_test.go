@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/daemon"
 	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/clock"
@@ -161,7 +162,7 @@ databricks_host = %q
 }
 
 // token returns the daemon's current token for resource.
-func (d *tokend) token(t *testing.T, resource string) *client.Token {
+func (d *tokend) token(t *testing.T, resource string) *wire.Token {
 	t.Helper()
 	tok, err := d.cl.Token(t.Context(), client.TokenRequest{Profile: "app", Resource: resource})
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/clock"
 )
 
@@ -84,12 +84,12 @@ func TestTokenWatch(t *testing.T) {
 		}
 		lag := time.Since(start)
 		worst = max(worst, lag)
-		var ev client.Event
+		var ev wire.Event
 		if err := json.Unmarshal([]byte(line), &ev); err != nil {
 			t.Fatalf("line %q: %v", line, err)
 		}
 		tok := d.token(t, databricksResource)
-		if ev.Type != client.EventRotated || ev.Profile != "app" || ev.ExpiresOn != tok.ExpiresOn || ev.Time != at.Unix() {
+		if ev.Type != wire.EventRotated || ev.Profile != "app" || ev.ExpiresOn != tok.ExpiresOn || ev.Time != at.Unix() {
 			t.Fatalf("rotation %d: %q; token expires %d", i, line, tok.ExpiresOn)
 		}
 		t.Logf("rotation %d printed %v after the clock reached it", i, lag)

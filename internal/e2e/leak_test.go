@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/entraemu"
 )
 
@@ -82,16 +83,16 @@ func (m *machine) startWith(args ...string) {
 }
 
 // status is the owner's view of the daemon.
-func (m *machine) status() client.Status {
+func (m *machine) status() wire.Status {
 	m.t.Helper()
-	var st client.Status
+	var st wire.Status
 	if err := json.Unmarshal([]byte(m.mustToken("", "status", "-o", "json")), &st); err != nil {
 		m.t.Fatal(err)
 	}
 	return st
 }
 
-func served(st client.Status) int64 {
+func served(st wire.Status) int64 {
 	var n int64
 	for _, p := range st.Profiles {
 		n += p.Counters.Served

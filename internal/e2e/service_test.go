@@ -19,6 +19,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/entraemu"
 )
 
@@ -260,7 +261,7 @@ func waitState(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: waitstate PROFILE STATE")
 	}
 	c := client.New(ts.Getenv("TOKEND_SOCKET"))
-	var last client.ProfileStatus
+	var last wire.ProfileStatus
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		st, err := c.Status(context.Background())
 		if err != nil {

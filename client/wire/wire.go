@@ -1,7 +1,7 @@
-package client
-
-// The wire shapes of the daemon API. The daemon encodes these; this package
-// decodes them. JSON field names are part of the contract (DESIGN.md).
+// Package wire holds the wire shapes of the daemon API: the daemon encodes
+// them and client decodes them. JSON field names are part of the contract
+// (docs/api.md).
+package wire
 
 // Token is the answer of GET /v1/token.
 type Token struct {
