@@ -29,6 +29,12 @@ type Source interface {
 	Token(ctx context.Context, scopes []string) (idp.Token, error)
 	Login(ctx context.Context, req idp.LoginRequest) (idp.Token, error)
 	Logout(ctx context.Context) error
+	// Unsaved says why the profile's newest refresh token is not in the
+	// store yet (a write failed during a refresh); nil when it is, or when
+	// the flow keeps none.
+	Unsaved() error
+	// Save retries writing it.
+	Save(ctx context.Context) error
 }
 
 // SourceFactory builds the Source of a profile.

@@ -38,19 +38,33 @@ type harness struct {
 	store *lockableStore
 }
 
-// lockableStore is a memory store whose keychain can be "locked".
+// lockableStore is a memory store whose keychain can be "locked" (nothing
+// works), or whose disk can be "full" (reads work, writes fail).
 type lockableStore struct {
 	*store.Memory
 	mu     sync.Mutex
 	locked error
+	full   error
 }
 
 func (s *lockableStore) lock(err error) { s.mu.Lock(); s.locked = err; s.mu.Unlock() }
 
-func (s *lockableStore) Health() error { s.mu.Lock(); defer s.mu.Unlock(); return s.locked }
+func (s *lockableStore) fill(err error) { s.mu.Lock(); s.full = err; s.mu.Unlock() }
+
+func (s *lockableStore) Health() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.locked != nil {
+		return s.locked
+	}
+	return s.full
+}
 
 func (s *lockableStore) Get(ctx context.Context, k string) ([]byte, error) {
-	if err := s.Health(); err != nil {
+	s.mu.Lock()
+	err := s.locked
+	s.mu.Unlock()
+	if err != nil {
 		return nil, err
 	}
 	return s.Memory.Get(ctx, k)
@@ -62,6 +76,15 @@ func (s *lockableStore) Set(ctx context.Context, k string, v []byte) error {
 	}
 	return s.Memory.Set(ctx, k, v)
 }
+
+func (s *lockableStore) Delete(ctx context.Context, k string) error {
+	if err := s.Health(); err != nil {
+		return err
+	}
+	return s.Memory.Delete(ctx, k)
+}
+
+func (s *lockableStore) Probe(context.Context) error { return s.Health() }
 
 type harnessOpts struct {
 	noRefresher     bool

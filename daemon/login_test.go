@@ -53,6 +53,8 @@ func (b *blockingSource) Token(context.Context, []string) (idp.Token, error) {
 }
 
 func (b *blockingSource) Logout(context.Context) error { return nil }
+func (b *blockingSource) Unsaved() error               { return nil }
+func (b *blockingSource) Save(context.Context) error   { return nil }
 
 // loginHarness is a daemon, on the real clock, with a profile of each flow
 // against the emulator, and "slow": a browser profile whose sign-in blocks.

@@ -80,7 +80,7 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) error {
 
 	fmt.Fprint(w, "# HELP tokend_profile_state Current state of each profile (1 for the state it is in).\n# TYPE tokend_profile_state gauge\n")
 	for _, p := range st.Profiles {
-		for _, state := range []string{wire.StateReady, wire.StateRefreshing, wire.StateLoginRequired, wire.StateError} {
+		for _, state := range []string{wire.StateReady, wire.StateRefreshing, wire.StateLoginRequired, wire.StateError, wire.StateUnsaved} {
 			fmt.Fprintf(w, "tokend_profile_state{profile=%q,state=%q} %d\n", p.Name, state, b2i(p.State == state))
 		}
 	}

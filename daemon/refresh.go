@@ -41,6 +41,8 @@ type profile struct {
 	account     string
 	lastRefresh time.Time
 	lastErr     error
+	saveFails   int       // consecutive failed retries of an unsaved sign-in
+	saveAt      time.Time // next retry of an unsaved sign-in (wall time); zero: none
 
 	served, waited, refreshes, failures atomic.Int64
 	metrics                             profileMetrics
@@ -198,10 +200,9 @@ func (s *Server) refresh(ctx context.Context, p *profile, sl *slot, fromRefreshe
 func (s *Server) runRefresh(p *profile, sl *slot, c *call, nudge bool) {
 	ctx, cancel := context.WithTimeout(s.baseCtx, s.cfg.RefreshTimeout)
 	defer cancel()
-	began := time.Now()
-	tok, err := p.src.Token(ctx, sl.scopes)
-	p.metrics.upstream(time.Since(began))
+	tok, err := s.redeem(ctx, p, sl)
 	now := s.clock.Now().Round(0) // wall time only: see maxSleep
+	unsaved := p.src.Unsaved()
 
 	sl.mu.Lock()
 	sl.err = err
@@ -222,6 +223,9 @@ func (s *Server) runRefresh(p *profile, sl *slot, c *call, nudge bool) {
 
 	p.mu.Lock()
 	p.lastErr = err
+	if unsaved != nil && p.saveAt.IsZero() {
+		p.saveAt = now.Add(backoff(1, 0))
+	}
 	if err == nil {
 		p.lastRefresh = now
 		p.loginNeeded = nil
@@ -239,6 +243,9 @@ func (s *Server) runRefresh(p *profile, sl *slot, c *call, nudge bool) {
 	}
 	p.mu.Unlock()
 	s.publishRefresh(p, sl, tok, err)
+	if unsaved != nil {
+		s.watch.publish(wire.Event{Type: wire.EventState, Profile: p.cfg.Name, State: wire.StateUnsaved, Error: unsaved.Error(), Time: now.Unix()})
+	}
 
 	if err == nil {
 		p.refreshes.Add(1)
@@ -253,6 +260,61 @@ func (s *Server) runRefresh(p *profile, sl *slot, c *call, nudge bool) {
 	close(c.done)
 	if nudge {
 		s.nudge()
+	}
+}
+
+// redeem gets a new token for sl from the source. While the profile's newest
+// refresh token is unsaved (the store failed to write it), it is not
+// redeemed again: each redemption would leave the one in the store further
+// behind, and an identity provider that retires a refresh token once its
+// successor is used would leave nothing valid on disk for the next start.
+// So redeem retries the save first, and redeems regardless only when the
+// token held would otherwise become unservable (or there is none): serving
+// comes first, and the save keeps being retried.
+func (s *Server) redeem(ctx context.Context, p *profile, sl *slot) (idp.Token, error) {
+	if p.src.Unsaved() != nil {
+		err := p.src.Save(ctx)
+		s.noteSave(p, err)
+		if err != nil {
+			if t := sl.cur.Load(); t != nil && t.ExpiresOn.Sub(s.clock.Now()) > minServe+time.Minute {
+				return idp.Token{}, fmt.Errorf("not redeeming the refresh token of profile %s again before its newest one is saved: %w", p.cfg.Name, err)
+			}
+			s.log.Warn("redeeming a refresh token whose newest successor is not saved, because the token held would expire otherwise; a restart before the store recovers needs a new sign-in",
+				"profile", p.cfg.Name, "err", err)
+		}
+	}
+	began := time.Now()
+	tok, err := p.src.Token(ctx, sl.scopes)
+	p.metrics.upstream(time.Since(began))
+	return tok, err
+}
+
+// retrySave retries writing p's unsaved sign-in (the refresher's own
+// schedule, with backoff, independent of token refreshes).
+func (s *Server) retrySave(ctx context.Context, p *profile) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RefreshTimeout)
+	defer cancel()
+	s.noteSave(p, p.src.Save(ctx))
+}
+
+// noteSave records the outcome of a save attempt and schedules the next.
+func (s *Server) noteSave(p *profile, err error) {
+	now := s.clock.Now().Round(0)
+	p.mu.Lock()
+	was := p.saveFails
+	if err == nil {
+		p.saveFails, p.saveAt = 0, time.Time{}
+	} else {
+		p.saveFails++
+		p.saveAt = now.Add(backoff(p.saveFails, 0))
+	}
+	p.mu.Unlock()
+	switch {
+	case err == nil && was > 0:
+		s.log.Info("the newest sign-in is saved again", "profile", p.cfg.Name)
+		s.watch.publish(wire.Event{Type: wire.EventState, Profile: p.cfg.Name, State: wire.StateReady, Time: now.Unix()})
+	case err != nil:
+		s.log.Error("could not save the newest sign-in; tokend keeps it in memory and retries", "profile", p.cfg.Name, "err", err)
 	}
 }
 
@@ -345,6 +407,10 @@ func (s *Server) RunRefresher(ctx context.Context) error {
 		if len(due) > 0 {
 			var wg sync.WaitGroup
 			for _, d := range due {
+				if d.sl == nil {
+					wg.Go(func() { s.retrySave(ctx, d.p) })
+					continue
+				}
 				wg.Go(func() { _, _ = s.refresh(ctx, d.p, d.sl, true) })
 			}
 			wg.Wait()
@@ -367,18 +433,29 @@ func (s *Server) RunRefresher(ctx context.Context) error {
 	}
 }
 
+// dueSlot is a refresh of sl that is due, or with sl nil, a retry of p's
+// unsaved sign-in.
 type dueSlot struct {
 	p  *profile
 	sl *slot
 }
 
-// due lists the slots whose refresh time has come, and the earliest future
-// refresh time of the others.
+// due lists the slots whose refresh time has come (and the profiles whose
+// unsaved sign-in is to be saved again), and the earliest future time of
+// the others.
 func (s *Server) due(now time.Time) (due []dueSlot, next time.Time) {
 	idleBefore := now.Add(-s.cfg.IdleAfter).UnixNano()
 	for _, p := range s.profileSet().list {
 		main := scopeKey(normScopes(p.cfg.Scopes))
 		p.mu.Lock()
+		switch at := p.saveAt; {
+		case at.IsZero():
+		case !at.After(now):
+			p.saveAt = time.Time{} // noteSave sets the next one
+			due = append(due, dueSlot{p: p})
+		case next.IsZero() || at.Before(next):
+			next = at
+		}
 		for k, sl := range p.slots {
 			sl.mu.Lock()
 			at, busy := sl.next, sl.call != nil
@@ -484,6 +561,10 @@ func (p *profile) status(now time.Time) wire.ProfileStatus {
 	case p.loginNeeded != nil:
 		st.State = wire.StateLoginRequired
 		st.Fix = loginHint(p.cfg)
+	case p.src.Unsaved() != nil:
+		st.State = wire.StateUnsaved
+		st.LastError = p.src.Unsaved().Error()
+		st.Fix = "tokens are still served and tokend keeps retrying the save; until it succeeds, stopping tokend loses this sign-in, so make the store writable (see the error)"
 	case busy:
 		st.State = wire.StateRefreshing
 	case failing:

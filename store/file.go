@@ -57,7 +57,7 @@ func (k *fileKey) readOrCreate(name string, create bool, n int) ([]byte, error) 
 		return b, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, diskError("read", path, err)
 	}
 	if !create {
 		return nil, fmt.Errorf("%w: %s is missing, so the sealed secrets cannot be opened; nothing was changed (restore it, or move %s away and sign in again)", ErrWrongKey, path, k.dir)
@@ -68,12 +68,13 @@ func (k *fileKey) readOrCreate(name string, create bool, n int) ([]byte, error) 
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("create %s: %w", path, err)
+		return nil, diskError("create", path, err)
 	}
 	_, werr := f.WriteString(base64.StdEncoding.EncodeToString(b) + "\n")
 	serr := f.Sync()
 	if err := errors.Join(werr, serr, f.Close()); err != nil {
-		return nil, fmt.Errorf("write %s: %w", path, err)
+		os.Remove(path) // a torn key file would read as "damaged" forever
+		return nil, diskError("write", path, err)
 	}
 	return b, nil
 }

@@ -104,4 +104,4 @@ func (k *keyringKey) call(ctx context.Context, what string, f func() (string, er
 	}
 }
 
-const keyringFix = "unlock your keychain (log in to the desktop session), or run tokend with --store file on a headless machine"
+const keyringFix = "start or unlock your keychain (log in to the desktop session; on Linux a Secret Service such as gnome-keyring must run on the session bus), or run tokend with --store file on a headless machine"

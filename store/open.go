@@ -23,6 +23,9 @@ type Backend interface {
 	Backend() string
 	Warning() string
 	Health() error
+	// Probe checks that a secret can be kept now (for the sealed stores:
+	// seal a canary, read it back, delete it); Health reflects the outcome.
+	Probe(ctx context.Context) error
 	Close() error
 }
 

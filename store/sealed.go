@@ -31,9 +31,10 @@ type Sealed struct {
 	src     keySource
 	unlock  func() error
 
-	mu     sync.Mutex
-	aead   cipher.AEAD
-	health error // the last key failure, nil when fine
+	mu      sync.Mutex
+	aead    cipher.AEAD
+	keyErr  error // the last failure to obtain the key, nil when fine
+	diskErr error // the last failed read or write of a sealed file, nil once one works
 }
 
 const (
@@ -46,14 +47,67 @@ func newSealed(backend, dir string, src keySource) (*Sealed, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create secrets dir: %w", err)
 	}
-	if err := os.Chmod(dir, 0o700); err != nil {
+	fi, err := os.Stat(dir)
+	if err != nil {
 		return nil, fmt.Errorf("secrets dir: %w", err)
+	}
+	if fi.Mode().Perm() != 0o700 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("secrets dir: %w", err)
+		}
 	}
 	unlock, err := lockDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	return &Sealed{backend: backend, dir: dir, src: src, unlock: unlock}, nil
+	s := &Sealed{backend: backend, dir: dir, src: src, unlock: unlock}
+	s.removeLeftovers()
+	return s, nil
+}
+
+// tmpPrefix starts the name of a sealed file being written (write); a crash
+// between its creation and its rename leaves it behind.
+const tmpPrefix = ".tmp-"
+
+// removeLeftovers deletes what crashed writes left in the directory: regular
+// files of tokend's own temp pattern that this user owns, and nothing else.
+// They hold sealed copies of old secrets that nothing would ever read.
+func (s *Sealed) removeLeftovers() {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), tmpPrefix) || !e.Type().IsRegular() {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil || !ownedByMe(fi) {
+			continue
+		}
+		os.Remove(filepath.Join(s.dir, e.Name()))
+	}
+}
+
+// probeName and probeText make the canary that Probe writes.
+const (
+	probeName = ".probe"
+	probeText = "tokend sealed store probe"
+)
+
+// Probe checks that the store can keep a secret now: it obtains the key,
+// seals a canary into a file of its own, reads it back and deletes it.
+// Health reflects the outcome.
+func (s *Sealed) Probe(ctx context.Context) error {
+	aead, err := s.cipher(ctx)
+	if err != nil {
+		return err
+	}
+	err = s.write(aead, probeName, probeName, []byte(probeText))
+	if err == nil {
+		err = s.remove(probeName)
+	}
+	return s.noteDisk(err)
 }
 
 // Backend names the backend.
@@ -65,11 +119,29 @@ func (s *Sealed) Warning() string { return s.warning }
 // Dir is where the sealed files live.
 func (s *Sealed) Dir() string { return s.dir }
 
-// Health returns the last failure to obtain the key, nil when healthy.
+// Health returns why the store cannot keep secrets right now: the last
+// failure to obtain the key, else the last failed read or write of a sealed
+// file (cleared by the next one that works). Nil when healthy.
 func (s *Sealed) Health() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.health
+	if s.keyErr != nil {
+		return s.keyErr
+	}
+	return s.diskErr
+}
+
+// noteDisk records the outcome of a read or write of a sealed file for
+// Health: a store-level failure (ErrUnavailable) makes the store unhealthy,
+// success makes it healthy again. Other errors (a missing or damaged
+// secret) say nothing about the store.
+func (s *Sealed) noteDisk(err error) error {
+	if err == nil || errors.Is(err, ErrUnavailable) {
+		s.mu.Lock()
+		s.diskErr = err
+		s.mu.Unlock()
+	}
+	return err
 }
 
 // Close releases the directory lock.
@@ -84,7 +156,7 @@ func (s *Sealed) cipher(ctx context.Context) (cipher.AEAD, error) {
 		return s.aead, nil
 	}
 	aead, err := s.openKey(ctx)
-	s.health = err
+	s.keyErr = err
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +168,7 @@ func (s *Sealed) openKey(ctx context.Context) (cipher.AEAD, error) {
 	check, err := os.ReadFile(filepath.Join(s.dir, checkName))
 	fresh := errors.Is(err, fs.ErrNotExist)
 	if err != nil && !fresh {
-		return nil, fmt.Errorf("read key check: %w", err)
+		return nil, diskError("read", filepath.Join(s.dir, checkName), err)
 	}
 	k, err := s.src.key(ctx, fresh)
 	if err != nil {
@@ -146,10 +218,13 @@ func (s *Sealed) Get(ctx context.Context, key string) ([]byte, error) {
 	}
 	data, err := os.ReadFile(filepath.Join(s.dir, name))
 	if errors.Is(err, fs.ErrNotExist) {
+		if _, derr := os.Stat(s.dir); derr != nil {
+			return nil, s.noteDisk(diskError("read", s.dir, derr))
+		}
 		return nil, fmt.Errorf("%s: %w", key, ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", key, err)
+		return nil, s.noteDisk(diskError("read", filepath.Join(s.dir, name), err))
 	}
 	aead, err := s.cipher(ctx)
 	if err != nil {
@@ -172,7 +247,7 @@ func (s *Sealed) Set(ctx context.Context, key string, value []byte) error {
 	if err != nil {
 		return err
 	}
-	return s.write(aead, key, name, value)
+	return s.noteDisk(s.write(aead, key, name, value))
 }
 
 // Delete removes key's file; a missing one is not an error.
@@ -181,15 +256,26 @@ func (s *Sealed) Delete(_ context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(filepath.Join(s.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("delete %s: %w", key, err)
+	return s.noteDisk(s.remove(name))
+}
+
+// remove deletes a file of the directory durably; a missing one is fine.
+func (s *Sealed) remove(name string) error {
+	path := filepath.Join(s.dir, name)
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return diskError("delete", path, err)
 	}
-	return syncDir(s.dir)
+	if err := syncDir(s.dir); err != nil {
+		return diskError("sync", s.dir, err)
+	}
+	return nil
 }
 
 // write replaces name with the sealed value: temp file, fsync, rename, fsync
 // of the directory, then a read-back that must decrypt to value. A crash at
-// any point leaves the old or the new file, never a torn one.
+// any point leaves the old or the new file, never a torn one (and maybe a
+// temp file, which the next start removes). Every failure is ErrUnavailable
+// naming the path; the old file is then untouched.
 func (s *Sealed) write(aead cipher.AEAD, key, name string, value []byte) error {
 	nonce := make([]byte, aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
@@ -198,36 +284,36 @@ func (s *Sealed) write(aead cipher.AEAD, key, name string, value []byte) error {
 	sealed := append([]byte(magic), nonce...)
 	sealed = aead.Seal(sealed, nonce, value, []byte(magic+key))
 
-	f, err := os.CreateTemp(s.dir, ".tmp-")
+	f, err := os.CreateTemp(s.dir, tmpPrefix)
 	if err != nil {
-		return fmt.Errorf("write %s: %w", key, err)
+		return diskError("create a file in", s.dir, err)
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp) // no-op after the rename
 	if _, err := f.Write(sealed); err != nil {
 		f.Close()
-		return fmt.Errorf("write %s: %w", key, err)
+		return diskError("write", tmp, err)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return fmt.Errorf("sync %s: %w", key, err)
+		return diskError("sync", tmp, err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", key, err)
+		return diskError("write", tmp, err)
 	}
 	path := filepath.Join(s.dir, name)
 	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", key, err)
+		return diskError("replace", path, err)
 	}
 	if err := syncDir(s.dir); err != nil {
-		return err
+		return diskError("sync", s.dir, err)
 	}
 	back, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("read back %s: %w", key, err)
+		return diskError("read back", path, err)
 	}
 	if pt, err := open(aead, key, back); err != nil || !bytes.Equal(pt, value) {
-		return fmt.Errorf("read back %s: the file does not hold what was written", key)
+		return fmt.Errorf("%w: read back %s: the file does not hold what was written; check the disk", ErrUnavailable, path)
 	}
 	return nil
 }

@@ -58,6 +58,9 @@ func (s *Memory) Warning() string {
 // Close does nothing.
 func (s *Memory) Close() error { return nil }
 
+// Probe always succeeds: memory can keep anything until the daemon stops.
+func (s *Memory) Probe(context.Context) error { return nil }
+
 // Get returns a copy of the value at key.
 func (s *Memory) Get(_ context.Context, key string) ([]byte, error) {
 	s.mu.Lock()

@@ -50,6 +50,9 @@ const (
 	StateRefreshing    = "refreshing"
 	StateLoginRequired = "login_required"
 	StateError         = "error"
+	// StateUnsaved: tokens are served, but the newest refresh token is only
+	// in memory because the store failed to write it; tokend retries.
+	StateUnsaved = "unsaved"
 )
 
 // ProfileStatus is one profile in Status. Times are unix seconds, 0 when
@@ -64,7 +67,7 @@ type ProfileStatus struct {
 	NextRefresh int64    `json:"next_refresh,omitempty"`
 	LastRefresh int64    `json:"last_refresh,omitempty"`
 	LastError   string   `json:"last_error,omitempty"`
-	Fix         string   `json:"fix,omitempty"` // the command that fixes login_required or error
+	Fix         string   `json:"fix,omitempty"` // login_required: the command that signs in; otherwise what to do
 	Counters    Counters `json:"counters"`
 	// DatabricksHost is the profile's normalized databricks_host, "" when
 	// unset; `token env` and `token exec` pass it to the child.

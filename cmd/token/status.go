@@ -59,8 +59,12 @@ func writeStatusTable(w io.Writer, st *wire.Status, now time.Time) error {
 		return err
 	}
 	for _, p := range st.Profiles {
-		if p.Fix != "" {
+		switch {
+		case p.Fix == "":
+		case p.State == wire.StateLoginRequired: // the fix is a command
 			fmt.Fprintf(w, "%s: run `%s`\n", p.Name, p.Fix)
+		default:
+			fmt.Fprintf(w, "%s: %s\n", p.Name, p.Fix)
 		}
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/daemon"
@@ -62,6 +63,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if w := st.Warning(); w != "" {
 		log.Warn(w)
 	}
+	// Whether sign-ins can be kept is measured now, not assumed: a store
+	// that cannot write says so before anyone signs in.
+	probeCtx, cancelProbe := context.WithTimeout(ctx, 10*time.Second)
+	if err := st.Probe(probeCtx); err != nil {
+		log.Error("sign-ins cannot be saved: a sign-in will fail, and a refresh token rotated meanwhile lives only in memory until the store works", "store", backend, "err", err)
+	}
+	cancelProbe()
 
 	var em *entraemu.Emulator
 	if *emu {

@@ -17,18 +17,20 @@ import (
 // With a store behind it (load and persist set), it is filled from the store
 // on first use, and it persists the refresh token, account and app metadata
 // (not access or id tokens) whenever the refresh token changes, never for a
-// mere access-token write. A failed write is logged and retried on the next
-// export; it never fails the token MSAL just obtained.
+// mere access-token write. A failed write during a refresh never fails the
+// token MSAL just obtained (MSAL would drop it): the cache is then unsaved
+// until save, or the next export, succeeds. A sign-in's cache goes through
+// replace instead, which keeps nothing it could not persist.
 type msalCache struct {
 	load    func(ctx context.Context) ([]byte, error) // nil: memory only
 	persist func(ctx context.Context, blob []byte) error
 	onError func(error)
 
-	mu     sync.Mutex
-	loaded bool
-	blob   []byte // MSAL's cache minus access tokens
-	saved  []byte // the RefreshToken section last persisted
-	dirty  bool   // a persist failed and must be retried
+	mu      sync.Mutex
+	loaded  bool
+	blob    []byte // MSAL's cache minus access tokens
+	saved   []byte // the RefreshToken section last persisted
+	unsaved error  // why the newest refresh token is not persisted; nil when it is
 }
 
 var _ cache.ExportReplace = (*msalCache)(nil)
@@ -78,22 +80,73 @@ func (c *msalCache) Export(ctx context.Context, m cache.Marshaler, _ cache.Expor
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.blob, c.loaded = blob, true
-	rt := section(blob, "RefreshToken")
-	if c.persist == nil || (!c.dirty && bytes.Equal(rt, c.saved)) {
+	if c.persist == nil || (c.unsaved == nil && bytes.Equal(section(blob, "RefreshToken"), c.saved)) {
 		return nil
 	}
+	if err := c.persistLocked(ctx, blob); err != nil && c.onError != nil {
+		c.onError(err)
+	}
+	return nil
+}
+
+// persistLocked writes blob (minus id tokens) to the store and records the
+// outcome in saved and unsaved.
+func (c *msalCache) persistLocked(ctx context.Context, blob []byte) error {
 	keep, err := without(blob, "IdToken")
+	if err == nil {
+		err = c.persist(ctx, keep)
+	}
+	if err != nil {
+		c.unsaved = err
+		return err
+	}
+	c.saved, c.unsaved = section(blob, "RefreshToken"), nil
+	return nil
+}
+
+// unsavedErr says why the newest refresh token is not in the store yet, nil
+// when it is.
+func (c *msalCache) unsavedErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.unsaved
+}
+
+// save retries persisting an unsaved cache.
+func (c *msalCache) save(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.unsaved == nil || c.persist == nil {
+		return nil
+	}
+	return c.persistLocked(ctx, c.blob)
+}
+
+// replace makes what m holds (a finished sign-in's cache) this cache, once
+// it is persisted. If it cannot be, nothing changes, in memory or in the
+// store, and the error says why.
+func (c *msalCache) replace(ctx context.Context, m cache.Marshaler) error {
+	data, err := m.Marshal()
+	if err != nil {
+		return fmt.Errorf("marshal msal cache: %w", err)
+	}
+	blob, err := without(data, "AccessToken")
 	if err != nil {
 		return err
 	}
-	if err := c.persist(ctx, keep); err != nil {
-		c.dirty = true
-		if c.onError != nil {
-			c.onError(err)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.persist != nil {
+		keep, err := without(blob, "IdToken")
+		if err != nil {
+			return err
 		}
-		return nil
+		if err := c.persist(ctx, keep); err != nil {
+			return err
+		}
 	}
-	c.saved, c.dirty = rt, false
+	c.blob, c.loaded = blob, true
+	c.saved, c.unsaved = section(blob, "RefreshToken"), nil
 	return nil
 }
 
@@ -101,7 +154,7 @@ func (c *msalCache) Export(ctx context.Context, m cache.Marshaler, _ cache.Expor
 func (c *msalCache) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.blob, c.saved, c.dirty = nil, nil, false
+	c.blob, c.saved, c.unsaved = nil, nil, nil
 	c.loaded = true
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
 
 	"github.com/tokend/tokend/internal/idp"
+	"github.com/tokend/tokend/store"
 )
 
 // loginCodes are OAuth error codes that only a new sign-in fixes.
@@ -37,14 +39,24 @@ func classify(err error) error {
 	if errors.As(err, &ce) && ce.Resp != nil {
 		return fromResponse(ce.Resp)
 	}
-	if errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrWrongKey) {
 		return err
 	}
-	var netErr net.Error
-	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) {
+	if errors.Is(err, context.DeadlineExceeded) || transportError(err) {
 		return &idp.Error{Temporary: true, Err: errors.New(netSummary(err))}
 	}
 	return err
+}
+
+// transportError reports whether err is a failure to talk to the identity
+// provider. It looks for the network's own error types, not for the
+// net.Error interface: a file system's errno (ENOSPC, EROFS) implements that
+// interface too, and a full disk is no network error.
+func transportError(err error) bool {
+	var ue *url.Error
+	var oe *net.OpError
+	var de *net.DNSError
+	return errors.As(err, &ue) || errors.As(err, &oe) || errors.As(err, &de)
 }
 
 func fromResponse(resp *http.Response) *idp.Error {

@@ -31,6 +31,8 @@ type Secrets interface {
 	Get(ctx context.Context, key string) ([]byte, error)
 	Set(ctx context.Context, key string, value []byte) error
 	Delete(ctx context.Context, key string) error
+	// Probe checks that a secret can be kept now.
+	Probe(ctx context.Context) error
 }
 
 // Options are shared by every Source.
@@ -165,6 +167,14 @@ func (s *Source) Token(ctx context.Context, scopes []string) (idp.Token, error) 
 // and takes the lock only to commit (userflow.go), so the profile's current
 // sign-in keeps refreshing meanwhile.
 func (s *Source) Login(ctx context.Context, req idp.LoginRequest) (idp.Token, error) {
+	// What a sign-in must keep is checked for before anyone is sent to a
+	// browser or shown a code: nobody should do MFA for a sign-in that
+	// cannot be kept.
+	if keepsSecrets[s.profile.Flow] {
+		if err := s.opts.Secrets.Probe(ctx); err != nil {
+			return idp.Token{}, fmt.Errorf("profile %s cannot be signed in, because its sign-in could not be saved: %w", s.profile.Name, err)
+		}
+	}
 	if !interactiveFlows[s.profile.Flow] {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -180,6 +190,30 @@ func (s *Source) Login(ctx context.Context, req idp.LoginRequest) (idp.Token, er
 
 // interactiveFlows are the sign-ins that wait on a person.
 var interactiveFlows = map[string]bool{"browser": true, "device-code": true}
+
+// keepsSecrets are the flows whose sign-in stores something (a refresh
+// token, a client secret, a certificate).
+var keepsSecrets = map[string]bool{"browser": true, "device-code": true, "password": true, "refresh-token": true,
+	"client-secret": true, "client-certificate": true}
+
+// Unsaved says why the profile's newest refresh token is not in the store
+// (a write failed during a refresh), nil when everything is saved.
+func (s *Source) Unsaved() error {
+	if s.cache == nil {
+		return nil
+	}
+	return s.cache.unsavedErr()
+}
+
+// Save retries writing an unsaved refresh token to the store.
+func (s *Source) Save(ctx context.Context) error {
+	if s.cache == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cache.save(ctx)
+}
 
 // Logout removes everything of this profile from the store and from memory.
 func (s *Source) Logout(ctx context.Context) error {
@@ -263,7 +297,7 @@ func (s *Source) newCache(_ context.Context) (*msalCache, error) {
 			return s.opts.Secrets.Set(ctx, key, blob)
 		},
 		onError: func(err error) {
-			s.opts.Logger.Error("could not save the new refresh token; will retry at the next refresh", "profile", s.profile.Name, "err", err)
+			s.opts.Logger.Error("could not save the new refresh token; tokend keeps it in memory and retries", "profile", s.profile.Name, "err", err)
 		},
 	}
 	return s.cache, nil

@@ -69,8 +69,10 @@ func (f *userFlow) scratch(seed []byte) (public.Client, *memCache, error) {
 	return app, c, err
 }
 
-// commit makes what a successful sign-in left in c the profile's cache,
-// persisting it, and clears a "stored sign-in unreadable" state. An
+// commit makes what a successful sign-in left in c the profile's cache once
+// it is persisted (sealed, synced and read back), and clears a "stored
+// sign-in unreadable" state. If the store cannot keep it, the sign-in fails
+// and the previous one stays as it was, in memory and in the store. An
 // interactive sign-in, which ran without the profile's lock, takes it here,
 // so that no refresh of the old sign-in is in flight while it is replaced.
 func (f *userFlow) commit(ctx context.Context, c *memCache) error {
@@ -78,8 +80,8 @@ func (f *userFlow) commit(ctx context.Context, c *memCache) error {
 		f.s.mu.Lock()
 		defer f.s.mu.Unlock()
 	}
-	if err := f.cache.Export(ctx, c, cache.ExportHints{}); err != nil {
-		return fmt.Errorf("save sign-in of profile %s: %w", f.s.profile.Name, err)
+	if err := f.cache.replace(ctx, c); err != nil {
+		return fmt.Errorf("save the sign-in of profile %s: %w", f.s.profile.Name, err)
 	}
 	f.s.corrupt = nil
 	return nil

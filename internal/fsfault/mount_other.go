@@ -1,0 +1,9 @@
+//go:build !linux
+
+package fsfault
+
+func supported() error             { return errUnsupported }
+func mountTmpfs(string, int) error { return errUnsupported }
+func bindReadOnly(string) error    { return errUnsupported }
+func unmount(string) error         { return errUnsupported }
+func isNoSpace(error) bool         { return false }
