@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"syscall"
 )
 
@@ -13,7 +14,16 @@ import (
 // permission problem or a vanished directory are all "the store cannot keep
 // secrets right now", never a network or identity-provider problem.
 func diskError(op, path string, err error) error {
-	return fmt.Errorf("%w: %s %s: %w; %s", ErrUnavailable, op, path, err, diskFix(path, err))
+	cause := err // the OS's words, without the path repeated
+	var pe *fs.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe):
+		cause = pe.Err
+	case errors.As(err, &le):
+		cause = le.Err
+	}
+	return fmt.Errorf("%w: %s %s: %w; %s", ErrUnavailable, op, path, cause, diskFix(path, err))
 }
 
 // diskFix is the advice for a file-system error at path.

@@ -284,24 +284,24 @@ func (s *Sealed) write(aead cipher.AEAD, key, name string, value []byte) error {
 	sealed := append([]byte(magic), nonce...)
 	sealed = aead.Seal(sealed, nonce, value, []byte(magic+key))
 
+	path := filepath.Join(s.dir, name)
 	f, err := os.CreateTemp(s.dir, tmpPrefix)
 	if err != nil {
-		return diskError("create a file in", s.dir, err)
+		return diskError("write", path, err)
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp) // no-op after the rename
 	if _, err := f.Write(sealed); err != nil {
 		f.Close()
-		return diskError("write", tmp, err)
+		return diskError("write", path, err)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return diskError("sync", tmp, err)
+		return diskError("sync", path, err)
 	}
 	if err := f.Close(); err != nil {
-		return diskError("write", tmp, err)
+		return diskError("write", path, err)
 	}
-	path := filepath.Join(s.dir, name)
 	if err := os.Rename(tmp, path); err != nil {
 		return diskError("replace", path, err)
 	}

@@ -26,6 +26,7 @@ type machine struct {
 	sock   string
 	state  string
 	config string     // the config file
+	cert   string     // a client certificate file (durableMachine)
 	logs   syncBuffer // every daemon's stderr
 	daemon *exec.Cmd
 }
@@ -263,6 +264,7 @@ func TestCrashDuringRotation(t *testing.T) {
 		trials = 10
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
+	crashedMidWrite := 0
 	for i := range trials {
 		m.start()
 		// Each new scope is a refresh-token redemption, so a rotation.
@@ -279,13 +281,22 @@ func TestCrashDuringRotation(t *testing.T) {
 		m.daemon = nil
 		<-done
 
+		secrets := filepath.Join(m.state, "secrets")
+		left := leftovers(t, secrets)
+		crashedMidWrite += min(len(left), 1)
 		m.start()
+		for _, name := range left {
+			if _, err := os.Lstat(filepath.Join(secrets, name)); err == nil {
+				t.Fatalf("trial %d: temp file %s of the killed daemon is still there after the restart", i, name)
+			}
+		}
 		if _, errs, code := m.token("", "get", "user", "--scope", fmt.Sprintf("api://after-%d/.default", i)); code != 0 {
 			t.Fatalf("trial %d: restarted daemon has no token: exit %d: %s\n%s", i, code, errs, m.logs.String())
 		}
 		m.stop()
 	}
-	t.Logf("%d kills during rotation, %d refresh-token redemptions, every restart got a token", trials, m.em.Counts()["refresh_token"])
+	t.Logf("%d kills during rotation (%d in the middle of a write), %d refresh-token redemptions, every restart got a token and removed the killed daemon's temp files",
+		trials, crashedMidWrite, m.em.Counts()["refresh_token"])
 }
 
 func grepDir(t *testing.T, dir string, needles []string) string {
