@@ -88,6 +88,7 @@ func (s *lockableStore) Probe(context.Context) error { return s.Health() }
 
 type harnessOpts struct {
 	noRefresher     bool
+	wrapSource      func(profile string, s Source) Source // e.g. to count calls
 	onLoginRequired func(profile, fix string)
 	logger          *slog.Logger // nil: discard
 }
@@ -143,7 +144,11 @@ ca_file = %[4]q
 		Store:  h.store,
 		Clock:  h.clk,
 		Sources: func(p *config.Profile) (Source, error) {
-			return entra.New(p, entra.Options{Secrets: h.store, Clock: h.clk})
+			src, err := entra.New(p, entra.Options{Secrets: h.store, Clock: h.clk})
+			if err != nil || o.wrapSource == nil {
+				return src, err
+			}
+			return o.wrapSource(p.Name, src), nil
 		},
 		Version:         "test",
 		OnLoginRequired: o.onLoginRequired,

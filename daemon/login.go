@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -269,15 +267,10 @@ func loginError(ctx context.Context, p *profile, err error) error {
 	return newError(wire.CodeInvalidRequest, "sign-in to %s: %v", name, err)
 }
 
-var aadstsNumber = regexp.MustCompile(`AADSTS(\d+)`)
-
 // loginFix says what to do after a refused sign-in.
 func loginFix(p *config.Profile, ie *idp.Error) string {
 	cmd := "`" + loginCommand(p) + "`"
-	var n int
-	if m := aadstsNumber.FindStringSubmatch(ie.Description); m != nil {
-		n, _ = strconv.Atoi(m[1])
-	}
+	n := aadsts(ie)
 	switch {
 	case n == 50126:
 		return "check the user name and password, then run " + cmd + " again"

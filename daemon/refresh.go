@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -64,6 +65,19 @@ type slot struct {
 	obtained time.Time // when the current token arrived (wall time)
 	failures int       // consecutive failed refreshes
 	err      error     // the last failure, for callers that come during backoff
+	// A permanent refusal of these scopes alone (an unknown resource or
+	// scope, no consent for it): no background retries; a request may ask
+	// once more after retryAt.
+	refused  *apiError
+	refusals int
+	retryAt  time.Time
+}
+
+// refusal returns the standing refusal of sl and until when it stands.
+func (sl *slot) refusal() (*apiError, time.Time) {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	return sl.refused, sl.retryAt
 }
 
 // health reads what the request path needs under one lock: whether refresh
@@ -146,6 +160,10 @@ func (s *Server) token(ctx context.Context, p *profile, scopes []string) (idp.To
 	if err := p.needsLogin(); err != nil {
 		return idp.Token{}, s.apiErrorFor(p, err, sl)
 	}
+	// A refusal stands until its retry time: one request then asks again.
+	if refused, at := sl.refusal(); refused != nil && now.Before(at) {
+		return idp.Token{}, refused
+	}
 	// Circuit: while a failing slot backs off, callers are told so at once
 	// instead of each reaching the identity provider.
 	if failing && idp.IsTemporary(lastErr) && now.Before(retryAt) {
@@ -203,15 +221,22 @@ func (s *Server) runRefresh(p *profile, sl *slot, c *call, nudge bool) {
 	tok, err := s.redeem(ctx, p, sl)
 	now := s.clock.Now().Round(0) // wall time only: see maxSleep
 	unsaved := p.src.Unsaved()
+	refused := s.pairRefusal(p, sl, err, now)
 
 	sl.mu.Lock()
 	sl.err = err
-	if err == nil {
+	switch {
+	case err == nil:
 		sl.cur.Store(&tok)
 		sl.failures = 0
 		sl.obtained = now
 		sl.next = nextRefresh(now, tok.ExpiresOn)
-	} else {
+		sl.refused, sl.refusals = nil, 0
+	case refused != nil:
+		sl.refusals++
+		sl.refused, sl.retryAt = refused, now.Add(refusedRetry(sl.refusals))
+		sl.failures, sl.next = 0, time.Time{} // nothing to retry in the background
+	default:
 		sl.failures++
 		sl.next = now.Add(retryIn(sl.failures, idp.RetryAfter(err), sl.cur.Load(), now))
 		if errors.Is(err, idp.ErrLoginRequired) {
@@ -222,7 +247,9 @@ func (s *Server) runRefresh(p *profile, sl *slot, c *call, nudge bool) {
 	sl.mu.Unlock()
 
 	p.mu.Lock()
-	p.lastErr = err
+	if refused == nil {
+		p.lastErr = err
+	}
 	if unsaved != nil && p.saveAt.IsZero() {
 		p.saveAt = now.Add(backoff(1, 0))
 	}
@@ -232,7 +259,7 @@ func (s *Server) runRefresh(p *profile, sl *slot, c *call, nudge bool) {
 		if tok.Account != "" {
 			p.account = tok.Account
 		}
-	} else if errors.Is(err, idp.ErrLoginRequired) {
+	} else if refused == nil && errors.Is(err, idp.ErrLoginRequired) {
 		// Notify when the identity provider ended a sign-in (revoked,
 		// expired), not for a profile that was never signed in.
 		var ie *idp.Error
@@ -242,7 +269,9 @@ func (s *Server) runRefresh(p *profile, sl *slot, c *call, nudge bool) {
 		p.loginNeeded = err
 	}
 	p.mu.Unlock()
-	s.publishRefresh(p, sl, tok, err)
+	if refused == nil { // a refusal is the caller's answer, not a change of the profile
+		s.publishRefresh(p, sl, tok, err)
+	}
 	if unsaved != nil {
 		s.watch.publish(wire.Event{Type: wire.EventState, Profile: p.cfg.Name, State: wire.StateUnsaved, Error: unsaved.Error(), Time: now.Unix()})
 	}
@@ -251,6 +280,10 @@ func (s *Server) runRefresh(p *profile, sl *slot, c *call, nudge bool) {
 		p.refreshes.Add(1)
 		s.log.Info("token refreshed", "profile", p.cfg.Name, "scopes", sl.scopes, "account", tok.Account,
 			"expires_on", tok.ExpiresOn.UTC().Format(time.RFC3339), "next_refresh", sl.nextAt().UTC().Format(time.RFC3339))
+	} else if refused != nil {
+		p.failures.Add(1)
+		s.log.Warn("the identity provider refused these scopes; not retrying", "profile", p.cfg.Name, "scopes", sl.scopes, "err", err)
+		err = refused
 	} else {
 		p.failures.Add(1)
 		s.log.Warn("token refresh failed", "profile", p.cfg.Name, "scopes", sl.scopes, "err", err)
@@ -544,18 +577,25 @@ func (p *profile) status(now time.Time) wire.ProfileStatus {
 		st.LastError = p.lastErr.Error()
 	}
 	var busy, failing bool
-	main := p.slots[scopeKey(normScopes(p.cfg.Scopes))]
-	for _, sl := range p.slots {
-		sl.mu.Lock()
-		busy = busy || sl.call != nil
-		failing = failing || sl.failures > 0
+	mainKey := scopeKey(normScopes(p.cfg.Scopes))
+	main := p.slots[mainKey]
+	keys := slices.Sorted(maps.Keys(p.slots))
+	if i := slices.Index(keys, mainKey); i > 0 {
+		keys = append(append([]string{mainKey}, keys[:i]...), keys[i+1:]...)
+	}
+	var mainRefused *apiError
+	for _, k := range keys {
+		sl := p.slots[k]
+		ts := sl.status()
+		st.Tokens = append(st.Tokens, ts)
+		busy = busy || ts.State == wire.StateRefreshing
+		failing = failing || ts.State == wire.StateError
 		if sl == main || main == nil {
-			if t := sl.cur.Load(); t != nil {
-				st.ExpiresOn = t.ExpiresOn.Unix()
-			}
-			st.NextRefresh = unix(sl.next)
+			st.ExpiresOn, st.NextRefresh = ts.ExpiresOn, ts.NextRefresh
 		}
-		sl.mu.Unlock()
+		if sl == main {
+			mainRefused, _ = sl.refusal()
+		}
 	}
 	switch {
 	case p.loginNeeded != nil:
@@ -565,12 +605,36 @@ func (p *profile) status(now time.Time) wire.ProfileStatus {
 		st.State = wire.StateUnsaved
 		st.LastError = p.src.Unsaved().Error()
 		st.Fix = "tokens are still served and tokend keeps retrying the save; until it succeeds, stopping tokend loses this sign-in, so make the store writable (see the error)"
+	case mainRefused != nil:
+		st.State, st.LastError, st.Fix = wire.StateError, mainRefused.desc, "fix the scopes of profiles."+p.cfg.Name+" in the config"
 	case busy:
 		st.State = wire.StateRefreshing
 	case failing:
 		st.State = wire.StateError
 	}
 	return st
+}
+
+// status reports the slot for ProfileStatus.Tokens.
+func (sl *slot) status() wire.TokenStatus {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	ts := wire.TokenStatus{Scopes: sl.scopes, State: wire.StateReady, NextRefresh: unix(sl.next)}
+	if t := sl.cur.Load(); t != nil {
+		ts.ExpiresOn = t.ExpiresOn.Unix()
+	}
+	switch {
+	case sl.refused != nil:
+		ts.State, ts.LastError = wire.StateRefused, sl.refused.desc
+	case sl.call != nil:
+		ts.State = wire.StateRefreshing
+	case sl.failures > 0:
+		ts.State = wire.StateError
+		if sl.err != nil {
+			ts.LastError = sl.err.Error()
+		}
+	}
+	return ts
 }
 
 func unix(t time.Time) int64 {

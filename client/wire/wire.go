@@ -53,6 +53,10 @@ const (
 	// StateUnsaved: tokens are served, but the newest refresh token is only
 	// in memory because the store failed to write it; tokend retries.
 	StateUnsaved = "unsaved"
+	// StateRefused (of a scope set, in ProfileStatus.Tokens): the identity
+	// provider refused these scopes for good (an unknown resource or scope,
+	// no consent for it); tokend does not retry in the background.
+	StateRefused = "refused"
 )
 
 // ProfileStatus is one profile in Status. Times are unix seconds, 0 when
@@ -69,12 +73,26 @@ type ProfileStatus struct {
 	LastError   string   `json:"last_error,omitempty"`
 	Fix         string   `json:"fix,omitempty"` // login_required: the command that signs in; otherwise what to do
 	Counters    Counters `json:"counters"`
+	// Tokens lists every scope set of the profile that tokend keeps a
+	// token for, or that was refused: the profile's own scopes first.
+	Tokens []TokenStatus `json:"tokens,omitempty"`
 	// DatabricksHost is the profile's normalized databricks_host, "" when
 	// unset; `token env` and `token exec` pass it to the child.
 	DatabricksHost string `json:"databricks_host,omitempty"`
 	// AzureWorkspaceResourceID is the profile's azure_workspace_resource_id,
 	// "" when unset; `token get --databricks-admin-headers` sends it.
 	AzureWorkspaceResourceID string `json:"azure_workspace_resource_id,omitempty"`
+}
+
+// TokenStatus is one (profile, scopes) pair. State is ready, refreshing,
+// error (retrying a temporary failure) or refused.
+type TokenStatus struct {
+	Scopes      []string `json:"scopes"`
+	State       string   `json:"state"`
+	ExpiresOn   int64    `json:"expires_on,omitempty"`
+	NextRefresh int64    `json:"next_refresh,omitempty"`
+	LastError   string   `json:"last_error,omitempty"`
+	Fix         string   `json:"fix,omitempty"`
 }
 
 // Counters count what happened to a profile since the daemon started.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -54,6 +56,14 @@ func writeStatusTable(w io.Writer, st *wire.Status, now time.Time) error {
 	for _, p := range st.Profiles {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Flow, p.State, dash(p.Account),
 			until(p.ExpiresOn, now), until(p.NextRefresh, now), dash(p.LastError))
+		// Other scope sets than the profile's own, one line each.
+		for _, ts := range p.Tokens {
+			if slices.Equal(slices.Sorted(slices.Values(ts.Scopes)), slices.Sorted(slices.Values(p.Scopes))) {
+				continue
+			}
+			fmt.Fprintf(tw, "  %s\t\t%s\t\t%s\t%s\t%s\n", strings.Join(ts.Scopes, " "), ts.State,
+				until(ts.ExpiresOn, now), until(ts.NextRefresh, now), dash(ts.LastError))
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
