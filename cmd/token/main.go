@@ -15,6 +15,7 @@ import (
 
 	"github.com/tokend/tokend/client"
 	"github.com/tokend/tokend/client/wire"
+	"github.com/tokend/tokend/internal/version"
 )
 
 const usage = `token — prints fresh Microsoft Entra ID tokens from the tokend daemon.
@@ -128,7 +129,7 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 	case "git-credential":
 		return cmdGitCredential(ctx, e, args)
 	case "version", "--version":
-		fmt.Fprintln(e.stdout, "token", version)
+		fmt.Fprintln(e.stdout, "token", version.String())
 		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(e.stdout, usage)
@@ -136,9 +137,6 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 	}
 	return usagef("unknown command %q", cmd)
 }
-
-// version is set with -ldflags "-X main.version=…".
-var version = "dev"
 
 // exitCode maps an error to the documented exit code and a one-line message
 // that says what to do next.

@@ -11,8 +11,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
+
+	"github.com/tokend/tokend/internal/version"
 )
 
 const usage = `tokend — keeps Microsoft Entra ID tokens fresh and hands them out locally.
@@ -84,7 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "doctor":
 		return doctor(ctx, args, stdout)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "tokend", version())
+		fmt.Fprintln(stdout, "tokend", version.String())
 		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
@@ -112,11 +113,4 @@ func parse(fs *flag.FlagSet, args []string) error {
 		return usagef("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
 	}
 	return nil
-}
-
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/entra"
 	"github.com/tokend/tokend/internal/safesocket"
+	"github.com/tokend/tokend/internal/version"
 	"github.com/tokend/tokend/store"
 )
 
@@ -86,7 +87,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Sources: func(p *config.Profile) (daemon.Source, error) {
 			return entra.New(p, entra.Options{Secrets: st, Logger: log})
 		},
-		Version:   version(),
+		Version:   version.String(),
 		KeepAlive: cfg.Daemon.KeepAliveEvery,
 		OnLoginRequired: func(profile, fix string) {
 			if cfg.Daemon.Notify {
@@ -136,7 +137,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if len(listeners) > 1 {
 		addrs = append(addrs, "http "+listeners[1].Addr().String())
 	}
-	log.Info("tokend ready", "version", version(), "store", backend, "listeners", strings.Join(addrs, ", "))
+	log.Info("tokend ready", "version", version.String(), "store", backend, "listeners", strings.Join(addrs, ", "))
 	if em != nil {
 		fmt.Fprintf(stderr, "\nEntra ID emulator at %s (CA: %s)\nProfiles ready: demo (client secret), demo-user (%s, signed in)\nNext, in another terminal:\n  token get demo\n  token status\n\n",
 			em.Authority(), em.Fixture().CAFile, entraemu.Username)

@@ -202,3 +202,23 @@ func verifyJWT(ts *testscript.TestScript, raw string) (map[string]any, error) {
 	}
 	return nil, fmt.Errorf("no key %q in the emulator's JWKS", hdr.Kid)
 }
+
+// TestOneVersion: both binaries of one build report the same version,
+// whatever the checkout (a git clone, a tarball, a dirty tree).
+func TestOneVersion(t *testing.T) {
+	var got []string
+	for _, bin := range []string{"tokend", "token"} {
+		out, err := exec.Command(filepath.Join(binDir, bin), "version").Output()
+		if err != nil {
+			t.Fatalf("%s version: %v", bin, err)
+		}
+		f := strings.Fields(string(out))
+		if len(f) != 2 || f[0] != bin {
+			t.Fatalf("%s version printed %q", bin, out)
+		}
+		got = append(got, f[1])
+	}
+	if got[0] != got[1] {
+		t.Fatalf("tokend says %s, token says %s", got[0], got[1])
+	}
+}
