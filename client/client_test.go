@@ -49,7 +49,7 @@ func TestDo(t *testing.T) {
 		},
 		{
 			name:    "not our error shape",
-			handler: func(w http.ResponseWriter, r *http.Request) { http.Error(w, "teapot", 418) },
+			handler: func(w http.ResponseWriter, r *http.Request) { http.Error(w, "teapot", http.StatusTeapot) },
 			check: func(t *testing.T, _ *wire.Token, err error) {
 				var e *Error
 				if !errors.As(err, &e) || e.Code != wire.CodeInternal || !strings.Contains(e.Description, "418") {

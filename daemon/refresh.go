@@ -80,14 +80,31 @@ func (sl *slot) refusal() (*apiError, time.Time) {
 	return sl.refused, sl.retryAt
 }
 
-// health reads what the request path needs under one lock: whether refresh
-// is failing, the error and backoff deadline if so, and whether the
-// scheduled refresh is overdue (the refresher slept through it).
-func (sl *slot) health(now time.Time) (failing bool, err error, retryAt time.Time, overdue bool) {
+// slotHealth is what the request path needs to know of a slot.
+type slotHealth struct {
+	failing bool      // the last refresh failed
+	err     error     // and why
+	retryAt time.Time // when it is retried
+	overdue bool      // the scheduled refresh is overdue (the refresher slept through it)
+}
+
+// health reads the slot's health under one lock.
+func (sl *slot) health(now time.Time) slotHealth {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	overdue = !sl.next.IsZero() && !sl.next.After(now) && sl.call == nil
-	return sl.failures > 0, sl.err, sl.next, overdue
+	return slotHealth{
+		failing: sl.failures > 0,
+		err:     sl.err,
+		retryAt: sl.next,
+		overdue: !sl.next.IsZero() && !sl.next.After(now) && sl.call == nil,
+	}
+}
+
+// circuitOpen reports whether callers finding no valid token are to be told
+// at once that the identity provider is failing, instead of each reaching
+// it: while a temporary failure backs off.
+func (h slotHealth) circuitOpen(now time.Time) bool {
+	return h.failing && idp.IsTemporary(h.err) && now.Before(h.retryAt)
 }
 
 type call struct {
@@ -150,9 +167,9 @@ func (s *Server) token(ctx context.Context, p *profile, scopes []string) (idp.To
 	sl := p.slot(scopes)
 	now := s.clock.Now()
 	sl.used.Store(now.UnixNano())
-	failing, lastErr, retryAt, overdue := sl.health(now)
-	if t := sl.cur.Load(); servable(t, now, failing) {
-		if overdue {
+	health := sl.health(now)
+	if t := sl.cur.Load(); servable(t, now, health.failing) {
+		if health.overdue {
 			s.nudge() // e.g. just after resume: refresh in the background
 		}
 		return p.serve(*t, now), nil
@@ -166,8 +183,8 @@ func (s *Server) token(ctx context.Context, p *profile, scopes []string) (idp.To
 	}
 	// Circuit: while a failing slot backs off, callers are told so at once
 	// instead of each reaching the identity provider.
-	if failing && idp.IsTemporary(lastErr) && now.Before(retryAt) {
-		return idp.Token{}, s.apiErrorFor(p, lastErr, sl)
+	if health.circuitOpen(now) {
+		return idp.Token{}, s.apiErrorFor(p, health.err, sl)
 	}
 	p.waited.Add(1)
 	t, err := s.refresh(ctx, p, sl, false)

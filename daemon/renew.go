@@ -61,8 +61,8 @@ func (s *Server) renew(ctx context.Context, p *profile, scopes []string, rejecte
 	}
 	// The same circuit as s.token: while the slot backs off after
 	// temporary failures, the identity provider is not asked again.
-	if failing, lastErr, retryAt, _ := sl.health(now); failing && idp.IsTemporary(lastErr) && now.Before(retryAt) {
-		return idp.Token{}, s.apiErrorFor(p, lastErr, sl)
+	if health := sl.health(now); health.circuitOpen(now) {
+		return idp.Token{}, s.apiErrorFor(p, health.err, sl)
 	}
 	p.waited.Add(1)
 	t, err := s.refresh(ctx, p, sl, false)

@@ -24,6 +24,12 @@ func (f *passwordFlow) login(ctx context.Context, req idp.LoginRequest) (idp.Tok
 	if err != nil {
 		return idp.Token{}, err
 	}
+	// MSAL deprecates the resource owner password grant (ROPC) and will
+	// remove it (https://aka.ms/msal-ropc-migration): it cannot do MFA, and
+	// Entra is phasing it out for users under MFA enforcement. This is the
+	// only call of it; when MSAL removes it, the password flow goes, and
+	// its profiles move to flow = "device-code" or "browser".
+	//lint:ignore SA1019 the password flow exists for accounts that have nothing else; see above
 	r, err := app.AcquireTokenByUsernamePassword(ctx, f.s.profile.Scopes, req.Username, req.Password)
 	if err != nil {
 		return idp.Token{}, err

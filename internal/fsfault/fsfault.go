@@ -5,7 +5,6 @@
 package fsfault
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -102,8 +101,6 @@ func ReadOnly(t testing.TB, dir string) (restore func()) {
 	t.Cleanup(restore)
 	return restore
 }
-
-var errUnsupported = errors.New("mounting needs Linux")
 
 func notRoot() error {
 	return fmt.Errorf("mounting needs root (uid %d)", os.Getuid())

@@ -2,6 +2,10 @@
 
 package fsfault
 
+import "errors"
+
+var errUnsupported = errors.New("mounting needs Linux")
+
 func supported() error             { return errUnsupported }
 func mountTmpfs(string, int) error { return errUnsupported }
 func bindReadOnly(string) error    { return errUnsupported }
