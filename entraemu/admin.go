@@ -307,5 +307,6 @@ func (e *Emulator) adminResetCounts(w http.ResponseWriter, r *http.Request) {
 func (e *Emulator) adminFixture(w http.ResponseWriter, r *http.Request) {
 	f := e.Fixture()
 	f.Authority = "https://" + hostOf(r) + "/" + TenantID
+	f.WorkspaceURL = "https://" + hostOf(r)
 	writeJSON(w, http.StatusOK, f)
 }

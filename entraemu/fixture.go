@@ -61,6 +61,7 @@ type Fixture struct {
 	Authority             string `json:"authority"`
 	PublicClientID        string `json:"public_client_id"`
 	AzureCLIClientID      string `json:"azure_cli_client_id"`
+	SPAClientID           string `json:"spa_client_id"`
 	ConfidentialClientID  string `json:"confidential_client_id"`
 	ClientSecret          string `json:"client_secret"`
 	Username              string `json:"username"`
@@ -68,6 +69,11 @@ type Fixture struct {
 	UserObjectID          string `json:"user_object_id"`
 	CAFile                string `json:"ca_file,omitempty"`
 	ClientCertificateFile string `json:"client_certificate_file,omitempty"`
+	// WorkspaceURL is the fake Azure Databricks workspace, at the
+	// emulator's own address (a databricks_host).
+	WorkspaceURL        string `json:"workspace_url,omitempty"`
+	WorkspaceResourceID string `json:"workspace_resource_id"`
+	TestAPIResource     string `json:"test_api_resource"`
 
 	// Service identities (identities.go).
 	ManagedIdentityPath    string `json:"managed_identity_path"`
@@ -88,6 +94,9 @@ func (e *Emulator) Fixture() Fixture {
 		TenantID:              TenantID,
 		PublicClientID:        PublicClientID,
 		AzureCLIClientID:      AzureCLIClientID,
+		SPAClientID:           SPAClientID,
+		WorkspaceResourceID:   WorkspaceResourceID,
+		TestAPIResource:       TestAPIResource,
 		ConfidentialClientID:  ConfidentialClientID,
 		ClientSecret:          ClientSecret,
 		Username:              Username,
@@ -108,6 +117,7 @@ func (e *Emulator) Fixture() Fixture {
 	}
 	if u := e.URL(); u != "" {
 		f.Authority = u + "/" + TenantID
+		f.WorkspaceURL = u
 	}
 	return f
 }

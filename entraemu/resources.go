@@ -92,7 +92,9 @@ func resourceKey(name string) string { return strings.TrimSuffix(strings.ToLower
 
 // RegisterResource adds (or replaces, by AppID) a resource, as creating an
 // app registration that exposes an API does. AppID is derived from the
-// first identifier URI when empty; Roles default to ["Emulator.Default"].
+// first identifier URI when empty; Scopes default to
+// ["user_impersonation"] and Roles to ["Emulator.Default"]. Every user
+// consents to every client for its scopes at first (see SetScopeConsent).
 func (e *Emulator) RegisterResource(r Resource) error {
 	if r.AppID == "" {
 		if len(r.IdentifierURIs) == 0 {
@@ -108,6 +110,9 @@ func (e *Emulator) RegisterResource(r Resource) error {
 	}
 	if len(r.Roles) == 0 {
 		r.Roles = []string{"Emulator.Default"}
+	}
+	if len(r.Scopes) == 0 {
+		r.Scopes = []string{"user_impersonation"}
 	}
 	if r.Name == "" {
 		r.Name = r.AppID
