@@ -454,7 +454,8 @@ func (e *Emulator) Now() time.Time {
 // Counts returns how many requests each endpoint or grant got: the grants
 // "client_credentials", "refresh_token", "password", "authorization_code",
 // "device_code" and "unknown" (v1 endpoint: prefixed "v1:"), "devicecode",
-// "authorize", "userrealm", and "faulted" for requests answered by a Fault.
+// "authorize", "userrealm", "managed_identity", "workspace" (SCIM Me), and
+// "faulted" for requests answered by a Fault.
 func (e *Emulator) Counts() map[string]int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
