@@ -98,7 +98,11 @@ var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
 	h := &harness{t: t, clk: clock.NewFake(t0), store: &lockableStore{Memory: store.NewMemory()}}
-	em, err := entraemu.New(entraemu.Config{Clock: h.clk, Seed: 7})
+	// The tests' own APIs are registered, as the emulator (like Entra)
+	// refuses resources it does not know.
+	em, err := entraemu.New(entraemu.Config{Clock: h.clk, Seed: 7, Resources: []entraemu.Resource{
+		{Name: "daemon test APIs", IdentifierURIs: []string{"api://audit", "api://msi", "api://other"}},
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,7 +68,9 @@ type loginHarness struct {
 
 func newLoginHarness(t *testing.T) *loginHarness {
 	t.Helper()
-	em, err := entraemu.New(entraemu.Config{})
+	// The tests play the browser with an HTTP client: /authorize signs in
+	// at once instead of showing its page.
+	em, err := entraemu.New(entraemu.Config{InstantSignIn: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,76 @@ func (e *Emulator) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /_emulator/counts", e.adminCounts)
 	mux.HandleFunc("POST /_emulator/counts/reset", e.adminResetCounts)
 	mux.HandleFunc("GET /_emulator/fixture", e.adminFixture)
+	mux.HandleFunc("POST /_emulator/rotation", e.adminRotation)
+	mux.HandleFunc("POST /_emulator/signin", e.adminSignIn)
+	mux.HandleFunc("POST /_emulator/resource", e.adminResource)
+	mux.HandleFunc("GET /_emulator/resources", e.adminResources)
+	mux.HandleFunc("POST /_emulator/client", e.adminClient)
+}
+
+func (e *Emulator) adminRotation(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Strict *bool `json:"strict"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if req.Strict == nil {
+		adminError(w, errors.New("strict (true or false) is required"))
+		return
+	}
+	e.SetStrictRotation(*req.Strict)
+	ok(w)
+}
+
+func (e *Emulator) adminSignIn(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Instant *bool `json:"instant"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if req.Instant == nil {
+		adminError(w, errors.New("instant (true or false) is required"))
+		return
+	}
+	e.SetInstantSignIn(*req.Instant)
+	ok(w)
+}
+
+func (e *Emulator) adminResource(w http.ResponseWriter, r *http.Request) {
+	var req Resource
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if err := e.RegisterResource(req); err != nil {
+		adminError(w, err)
+		return
+	}
+	ok(w)
+}
+
+func (e *Emulator) adminResources(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, e.Resources())
+}
+
+func (e *Emulator) adminClient(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		ClientID          string `json:"client_id"`
+		PublicClientFlows *bool  `json:"public_client_flows"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if req.PublicClientFlows == nil {
+		adminError(w, errors.New("say what to change: public_client_flows"))
+		return
+	}
+	if err := e.SetPublicClientFlows(req.ClientID, *req.PublicClientFlows); err != nil {
+		adminError(w, err)
+		return
+	}
+	ok(w)
 }
 
 // readJSON decodes a small JSON body, rejecting unknown fields so typos in
@@ -114,6 +184,7 @@ func (e *Emulator) adminConsent(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Username string `json:"username"`
 		ClientID string `json:"client_id"`
+		Scope    string `json:"scope"` // one delegated permission; "": the app as a whole
 		Granted  *bool  `json:"granted"`
 	}
 	if !readJSON(w, r, &req) {
@@ -123,7 +194,11 @@ func (e *Emulator) adminConsent(w http.ResponseWriter, r *http.Request) {
 		adminError(w, errors.New("granted (true or false) is required"))
 		return
 	}
-	if err := e.SetConsent(req.Username, req.ClientID, *req.Granted); err != nil {
+	set := func() error { return e.SetConsent(req.Username, req.ClientID, *req.Granted) }
+	if req.Scope != "" {
+		set = func() error { return e.SetScopeConsent(req.Username, req.ClientID, req.Scope, *req.Granted) }
+	}
+	if err := set(); err != nil {
 		adminError(w, err)
 		return
 	}
@@ -232,5 +307,6 @@ func (e *Emulator) adminResetCounts(w http.ResponseWriter, r *http.Request) {
 func (e *Emulator) adminFixture(w http.ResponseWriter, r *http.Request) {
 	f := e.Fixture()
 	f.Authority = "https://" + hostOf(r) + "/" + TenantID
+	f.WorkspaceURL = "https://" + hostOf(r)
 	writeJSON(w, http.StatusOK, f)
 }

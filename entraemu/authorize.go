@@ -100,9 +100,13 @@ func (e *Emulator) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		fail(newError(400, "unsupported_response_type", 700054, "response_type '%s' is not enabled for the application.", sanitize(rt)))
 		return
 	}
+	// PKCE is required of single-page apps only ("PKCE is required for
+	// single-page apps … and recommended for all other app types",
+	// https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#request-an-authorization-code;
+	// AADSTS9002325 as Entra words it). A challenge, when sent, is checked.
 	challenge, method := q.Get("code_challenge"), q.Get("code_challenge_method")
 	switch {
-	case challenge == "" && c.public:
+	case challenge == "" && c.spa:
 		fail(errInvalidRequest(9002325, "Proof Key for Code Exchange is required for cross-origin authorization code redemption."))
 		return
 	case challenge != "" && method != "S256":
@@ -118,35 +122,47 @@ func (e *Emulator) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ss, oe := parseScopes(scope)
+	if oe == nil {
+		ss = ss.withDefaultResource()
+		oe = e.resolveScopes(&ss, true, true, c)
+	}
 	if oe != nil {
 		fail(oe)
 		return
 	}
-	username := Username
-	if hint := e.lookupUser(q.Get("login_hint")); hint != nil {
-		username = hint.username
+	// NextAuthorize(AuthorizeCancel): the person cancels on the page.
+	if e.takeAuthorizeOutcome(AuthorizeCancel) || q.Get("emu_action") == "cancel" {
+		annotate(w, slog.String("outcome", string(AuthorizeCancel)))
+		e.respondAuthorize(w, redirect, mode, cancelParams(r, e.Now(), state))
+		return
 	}
-	outcome := e.takeAuthorizeOutcome()
-	if outcome == AuthorizeCancel {
-		annotate(w, slog.String("outcome", string(outcome)))
-		o := newError(400, "access_denied", 65004, "User declined to consent to access the app.")
+	sp := signInPage{client: c, scopes: ss, params: protocolParams(q)}
+	username, ok := e.signIn(w, r, q, &sp)
+	if !ok {
+		return
+	}
+	if username == "" {
+		// prompt=none and nobody to sign in silently: "login_required"
+		// (AADSTS50058), as Entra answers
+		// (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#error-codes-for-authorization-endpoint-errors).
+		o := newError(400, "login_required", 50058, "A silent sign-in request was sent but no user is signed in.")
 		b := o.body(r, e.Now())
 		e.respondAuthorize(w, redirect, mode, url.Values{
-			"error": {o.err}, "error_subcode": {"cancel"}, "error_description": {b.ErrorDescription},
-			"error_uri": {b.ErrorURI}, "state": {state},
+			"error": {o.err}, "error_description": {b.ErrorDescription}, "error_uri": {b.ErrorURI}, "state": {state},
 		})
 		return
 	}
+	reused := e.takeAuthorizeOutcome(AuthorizeReusedCode)
 	code := newSecret("1.AC")
 	now := e.Now()
 	e.mu.Lock()
-	// The sign-in page asks for consent (granted at once) and, for users
-	// who need it, a second factor.
-	delete(e.noConsent, consentKey{username, c.id})
+	// Signing in consents (at once) to what the app asked for and, for
+	// users who need it, does a second factor.
+	e.consentLocked(username, c, ss)
 	e.codes[code] = &authCode{
 		clientID: c.id, username: username, redirectURI: redirect, challenge: challenge,
 		scopes: ss, nonce: q.Get("nonce"), expires: now.Add(authCodeLifetime),
-		used: outcome == AuthorizeReusedCode, mfa: e.users[username].mfa,
+		used: reused, mfa: e.users[username].mfa,
 	}
 	e.sweepLocked(now)
 	e.mu.Unlock()
@@ -156,6 +172,20 @@ func (e *Emulator) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		v.Set("state", state)
 	}
 	e.respondAuthorize(w, redirect, mode, v)
+}
+
+// cancelParams is what Entra sends the app when the person cancels the
+// sign-in: error=access_denied with error_subcode=cancel
+// (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#error-codes-for-authorization-endpoint-errors:
+// "access_denied: Resource owner denied consent";
+// MSAL.NET maps error_subcode "cancel" to its authentication_canceled).
+func cancelParams(r *http.Request, now time.Time, state string) url.Values {
+	o := newError(400, "access_denied", 65004, "User declined to consent to access the app.")
+	b := o.body(r, now)
+	return url.Values{
+		"error": {o.err}, "error_subcode": {"cancel"}, "error_description": {b.ErrorDescription},
+		"error_uri": {b.ErrorURI}, "state": {state},
+	}
 }
 
 // respondAuthorize delivers v to the client's redirect URI.

@@ -82,7 +82,10 @@ func (e *Emulator) handleDeviceCode(w http.ResponseWriter, r *http.Request) {
 		if strings.TrimSpace(form.Get("scope")) == "" {
 			oe = errMissingParam("scope")
 		} else {
-			ss, oe = parseScopes(form.Get("scope"))
+			if ss, oe = parseScopes(form.Get("scope")); oe == nil {
+				ss = ss.withDefaultResource()
+				oe = e.resolveScopes(&ss, true, false, c)
+			}
 		}
 	}
 	if oe != nil {
@@ -147,7 +150,7 @@ func (e *Emulator) grantDeviceCode(tr *tokenRequest) (any, *oauthError) {
 	if oe != nil {
 		return nil, oe
 	}
-	ss, oe := tr.requestScopes(&dc.scopes)
+	ss, oe := e.requestScopes(tr, &dc.scopes, true)
 	if oe != nil {
 		return nil, oe
 	}
@@ -182,7 +185,9 @@ func (e *Emulator) ApproveDeviceCode(userCode, username string) error {
 	// The sign-in page asks for consent (granted at once) and, for users
 	// who need it, a second factor.
 	dc.username, dc.mfa = u.username, u.mfa
-	delete(e.noConsent, consentKey{u.username, dc.clientID})
+	if c := e.clients[dc.clientID]; c != nil {
+		e.consentLocked(u.username, c, dc.scopes)
+	}
 	return nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tokend/tokend/entraemu/workspace"
 	"github.com/tokend/tokend/internal/clock"
 )
 
@@ -37,6 +38,20 @@ type Config struct {
 	// 0600, reused when valid) and receives the fixture client certificate
 	// as Dir/client.pem (certificate + PKCS#8 key, 0600).
 	Dir string
+	// StrictRefreshRotation retires a refresh token once one of its
+	// successors has been redeemed (invalid_grant AADSTS70000), as a
+	// provider that rotates refresh tokens one-time does. Entra does not:
+	// by default an old refresh token stays valid until it expires or the
+	// user's sessions are revoked. SetStrictRotation changes it later.
+	StrictRefreshRotation bool
+	// InstantSignIn makes /authorize sign in at once, with no page: as
+	// login_hint if that is a known user, else Username (the tests' browser
+	// need not fill in a form). By default /authorize shows a sign-in page
+	// (see the package documentation). SetInstantSignIn changes it later.
+	InstantSignIn bool
+	// Resources are registered in addition to the fixture's (see
+	// RegisterResource).
+	Resources []Resource
 }
 
 const (
@@ -45,6 +60,7 @@ const (
 	authCodeLifetime   = 10 * time.Minute
 	deviceCodeLifetime = 15 * time.Minute
 	refreshLifetime    = 90 * 24 * time.Hour // Entra's inactivity limit
+	spaRefreshLifetime = 24 * time.Hour      // single-page apps' refresh tokens (refresh-tokens#token-lifetime)
 	idTokenLifetime    = time.Hour
 )
 
@@ -54,28 +70,35 @@ type Emulator struct {
 	log            *slog.Logger
 	pki            *pki
 	handler        http.Handler
+	workspace      http.Handler // the Azure Databricks workspace at the emulator's address
 	httpClient     *http.Client
 	caFile         string
 	clientCertFile string
 
-	mu          sync.Mutex
-	shift       time.Duration
-	minLife     time.Duration
-	maxLife     time.Duration
-	rng         *rand.Rand
-	faults      []pendingFault
-	counts      map[string]int
-	issued      []string
-	users       map[string]*user
-	clients     map[string]*client
-	codes       map[string]*authCode
-	deviceCodes map[string]*deviceCode // by device_code
-	userCodes   map[string]*deviceCode // by normalized user_code
-	refresh     map[string]*refreshToken
-	inserts     int                 // codes issued, to sweep expired ones now and then
-	noConsent   map[consentKey]bool // consents withdrawn (all are granted by default)
-	authorize   []AuthorizeOutcome  // what the next sign-ins at /authorize do instead
-	fed         federatedIssuer     // signs FederatedToken (identities.go)
+	mu             sync.Mutex
+	shift          time.Duration
+	minLife        time.Duration
+	maxLife        time.Duration
+	rng            *rand.Rand
+	faults         []pendingFault
+	counts         map[string]int
+	issued         []string
+	users          map[string]*user
+	clients        map[string]*client
+	codes          map[string]*authCode
+	deviceCodes    map[string]*deviceCode // by device_code
+	userCodes      map[string]*deviceCode // by normalized user_code
+	refresh        map[string]*refreshToken
+	inserts        int                  // codes issued, to sweep expired ones now and then
+	noConsent      map[consentKey]bool  // consents withdrawn (all are granted by default)
+	noScope        map[scopeKey]bool    // delegated permissions withdrawn (SetScopeConsent)
+	resourcesByID  map[string]*Resource // registered resources by app id
+	resourceNames  map[string]*Resource // by resourceKey of app id and identifier URIs
+	strictRotation bool
+	instantSignIn  bool
+	sessions       map[string]*session // browser sign-in sessions by cookie value
+	authorize      []AuthorizeOutcome  // what the next sign-ins at /authorize do instead
+	fed            federatedIssuer     // signs FederatedToken (identities.go)
 
 	srvMu  sync.Mutex
 	srv    *http.Server
@@ -113,17 +136,34 @@ func New(cfg Config) (*Emulator, error) {
 		return nil, err
 	}
 	e := &Emulator{
-		clock:       cfg.Clock,
-		log:         cfg.Logger,
-		pki:         p,
-		counts:      map[string]int{},
-		users:       newUsers(),
-		clients:     newClients(),
-		codes:       map[string]*authCode{},
-		deviceCodes: map[string]*deviceCode{},
-		userCodes:   map[string]*deviceCode{},
-		refresh:     map[string]*refreshToken{},
-		noConsent:   map[consentKey]bool{},
+		clock:          cfg.Clock,
+		log:            cfg.Logger,
+		pki:            p,
+		counts:         map[string]int{},
+		users:          newUsers(),
+		clients:        newClients(),
+		codes:          map[string]*authCode{},
+		deviceCodes:    map[string]*deviceCode{},
+		userCodes:      map[string]*deviceCode{},
+		refresh:        map[string]*refreshToken{},
+		noConsent:      map[consentKey]bool{},
+		noScope:        map[scopeKey]bool{},
+		resourcesByID:  map[string]*Resource{},
+		resourceNames:  map[string]*Resource{},
+		strictRotation: cfg.StrictRefreshRotation,
+		instantSignIn:  cfg.InstantSignIn,
+		sessions:       map[string]*session{},
+	}
+	for _, r := range knownResources() {
+		if len(r.Roles) == 0 {
+			r.Roles = []string{"Emulator.Default"}
+		}
+		e.registerResourceLocked(r)
+	}
+	for _, r := range cfg.Resources {
+		if err := e.RegisterResource(r); err != nil {
+			return nil, err
+		}
 	}
 	if e.clock == nil {
 		e.clock = clock.Real{}
@@ -152,8 +192,38 @@ func New(cfg Config) (*Emulator, error) {
 	tr.MaxConnsPerHost = 8
 	tr.MaxIdleConnsPerHost = 8
 	e.httpClient = &http.Client{Transport: tr}
+	e.workspace = &hostWorkspaces{e: e, byHost: map[string]*workspace.Workspace{}}
 	e.handler = e.routes()
 	return e, nil
+}
+
+// hostWorkspaces serves the fake Azure Databricks workspace at the
+// emulator's own address: one workspace.Workspace per Host the clients
+// use, knowing the emulator as its identity provider at that host.
+type hostWorkspaces struct {
+	e      *Emulator
+	mu     sync.Mutex
+	byHost map[string]*workspace.Workspace
+}
+
+func (h *hostWorkspaces) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	host := hostOf(r)
+	h.mu.Lock()
+	ws := h.byHost[host]
+	if ws == nil {
+		ws = &workspace.Workspace{
+			Authority: "https://" + host + "/" + TenantID, HTTPClient: h.e.httpClient,
+			ResourceID: WorkspaceResourceID, WorkspaceID: WorkspaceID, Now: h.e.Now,
+		}
+		if len(h.byHost) < 16 { // Host is the client's to choose: keep a few
+			h.byHost[host] = ws
+		}
+	}
+	h.mu.Unlock()
+	if r.URL.Path == workspace.MePath {
+		h.e.count("workspace")
+	}
+	ws.ServeHTTP(w, r)
 }
 
 func normLifetimes(lo, hi time.Duration) (time.Duration, time.Duration) {
@@ -184,6 +254,14 @@ func (e *Emulator) Start(addr string) error {
 	if err != nil {
 		return fmt.Errorf("emulator: %w", err)
 	}
+	// Another loopback address (127.0.0.2, …) goes into the server
+	// certificate too.
+	if ip := ln.Addr().(*net.TCPAddr).IP; !ip.IsUnspecified() && !ip.Equal(net.IPv4(127, 0, 0, 1)) && !ip.Equal(net.IPv6loopback) {
+		if err := e.pki.makeServerCert(ip); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	srv := &http.Server{
 		Handler:           e.handler,
 		ReadHeaderTimeout: 30 * time.Second, // also bounds TLS handshakes: generous for loaded CI
@@ -208,6 +286,15 @@ func urlHost(a *net.TCPAddr) string {
 	ip := a.IP
 	if ip == nil || ip.IsUnspecified() {
 		ip = net.IPv4(127, 0, 0, 1)
+	}
+	if a.Port == 443 {
+		// The default port is left out, as browsers and MSAL write URLs:
+		// msal-node, for one, does not take "https://host:443/…" for a
+		// known authority.
+		if ip.To4() == nil {
+			return "[" + ip.String() + "]"
+		}
+		return ip.String()
 	}
 	return net.JoinHostPort(ip.String(), fmt.Sprint(a.Port))
 }
@@ -367,7 +454,8 @@ func (e *Emulator) Now() time.Time {
 // Counts returns how many requests each endpoint or grant got: the grants
 // "client_credentials", "refresh_token", "password", "authorization_code",
 // "device_code" and "unknown" (v1 endpoint: prefixed "v1:"), "devicecode",
-// "authorize", "userrealm", and "faulted" for requests answered by a Fault.
+// "authorize", "userrealm", "managed_identity", "workspace" (SCIM Me), and
+// "faulted" for requests answered by a Fault.
 func (e *Emulator) Counts() map[string]int {
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -86,7 +86,7 @@ func signIn(t *testing.T, e *Emulator, how, user string) response {
 }
 
 func TestAuthorizeOutcomes(t *testing.T) {
-	e := start(t, Config{})
+	e := start(t, Config{InstantSignIn: true})
 
 	if err := e.NextAuthorize(AuthorizeCancel); err != nil {
 		t.Fatal(err)
@@ -115,7 +115,7 @@ func TestAuthorizeOutcomes(t *testing.T) {
 }
 
 func TestRequireMFA(t *testing.T) {
-	e := start(t, Config{})
+	e := start(t, Config{InstantSignIn: true})
 	before := signIn(t, e, "password", Username).str("refresh_token")
 	if err := e.RequireMFA(Username, true); err != nil {
 		t.Fatal(err)
@@ -168,7 +168,7 @@ func amr(t *testing.T, r response) []any {
 }
 
 func TestConsent(t *testing.T) {
-	e := start(t, Config{})
+	e := start(t, Config{InstantSignIn: true})
 	rt := signIn(t, e, "password", Username).str("refresh_token")
 	if err := e.SetConsent(Username, PublicClientID, false); err != nil {
 		t.Fatal(err)
@@ -334,7 +334,20 @@ func TestFailureAdmin(t *testing.T) {
 		{"/_emulator/consent", `{"username":"alice@tokend.test","client_id":"` + PublicClientID + `","granted":true}`, 200},
 		{"/_emulator/consent", `{"username":"alice@tokend.test","client_id":"` + PublicClientID + `"}`, 400},
 		{"/_emulator/consent", `{"username":"alice@tokend.test","client_id":"nope","granted":true}`, 400},
+		{"/_emulator/consent", `{"username":"alice@tokend.test","client_id":"` + PublicClientID + `","scope":"https://graph.microsoft.com/Mail.Read","granted":false}`, 200},
+		{"/_emulator/consent", `{"username":"alice@tokend.test","client_id":"` + PublicClientID + `","scope":"https://graph.microsoft.com/Nope.Read","granted":false}`, 400},
+		{"/_emulator/consent", `{"username":"alice@tokend.test","client_id":"` + PublicClientID + `","scope":"api://nope/x","granted":false}`, 400},
 		{"/_emulator/devicecode/deny", `{"user_code":"NOPE"}`, 400},
+		{"/_emulator/rotation", `{"strict":true}`, 200},
+		{"/_emulator/rotation", `{}`, 400},
+		{"/_emulator/signin", `{"instant":false}`, 200},
+		{"/_emulator/signin", `{"instant":"yes"}`, 400},
+		{"/_emulator/resource", `{"identifier_uris":["api://admin-added"],"scopes":["read"]}`, 200},
+		{"/_emulator/resource", `{"name":"no id"}`, 400},
+		{"/_emulator/resource", `{"identifier_uris":["api://has space"]}`, 400},
+		{"/_emulator/client", `{"client_id":"` + PublicClientID + `","public_client_flows":false}`, 200},
+		{"/_emulator/client", `{"client_id":"` + ConfidentialClientID + `","public_client_flows":false}`, 400},
+		{"/_emulator/client", `{"client_id":"` + PublicClientID + `"}`, 400},
 	} {
 		t.Run(tc.path+" "+tc.body, func(t *testing.T) {
 			if r := postJSON(t, e, tc.path, tc.body); r.status != tc.status {
@@ -345,6 +358,15 @@ func TestFailureAdmin(t *testing.T) {
 	// What the admin path set took effect (the queue holds two outcomes).
 	if got := authorize(t, e, ""); got.Get("error") != "access_denied" {
 		t.Errorf("queued cancel not applied: %v", got)
+	}
+	e.mu.Lock()
+	strict, instant := e.strictRotation, e.instantSignIn
+	e.mu.Unlock()
+	if !strict || instant || e.lookupResource("api://admin-added") == nil || !e.lookupClient(PublicClientID).noPublicFlows {
+		t.Errorf("admin settings not applied: strict %v instant %v", strict, instant)
+	}
+	if l := getList(t, e, "/_emulator/resources"); len(l) != len(knownResources())+1 {
+		t.Errorf("resources: %v", l)
 	}
 }
 

@@ -23,6 +23,10 @@ const (
 	// AzureCLIClientID is the Azure CLI's well-known client id, registered
 	// as a public client so tools impersonating the CLI work too.
 	AzureCLIClientID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+	// SPAClientID is a single-page application: the authorization code
+	// flow with PKCE only (AADSTS9002325 without), refresh tokens that live
+	// 24 hours.
+	SPAClientID = "5fa00000-aaaa-4bbb-8ccc-000000000005"
 	// ConfidentialClientID authenticates with ClientSecret or with the
 	// fixture client certificate (see Emulator.ClientCertificate).
 	ConfidentialClientID = "c0ffee00-1234-4abc-9def-0123456789ab"
@@ -44,9 +48,10 @@ const (
 	// DatabricksResource is the Azure Databricks resource (application) id.
 	DatabricksResource = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d"
 
-	// graphResource is Microsoft Graph: the audience of tokens whose scopes
-	// name no resource ("User.Read", or only OIDC scopes).
-	graphResource = "00000003-0000-0000-c000-000000000000"
+	// WorkspaceResourceID and WorkspaceID describe the fake Azure
+	// Databricks workspace served at the emulator's own address (URL()).
+	WorkspaceResourceID = "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/tokend/providers/Microsoft.Databricks/workspaces/tokend-emulator"
+	WorkspaceID         = "1234567890123456"
 )
 
 // Fixture describes the emulator's fixed test data, for printing
@@ -56,6 +61,7 @@ type Fixture struct {
 	Authority             string `json:"authority"`
 	PublicClientID        string `json:"public_client_id"`
 	AzureCLIClientID      string `json:"azure_cli_client_id"`
+	SPAClientID           string `json:"spa_client_id"`
 	ConfidentialClientID  string `json:"confidential_client_id"`
 	ClientSecret          string `json:"client_secret"`
 	Username              string `json:"username"`
@@ -63,6 +69,11 @@ type Fixture struct {
 	UserObjectID          string `json:"user_object_id"`
 	CAFile                string `json:"ca_file,omitempty"`
 	ClientCertificateFile string `json:"client_certificate_file,omitempty"`
+	// WorkspaceURL is the fake Azure Databricks workspace, at the
+	// emulator's own address (a databricks_host).
+	WorkspaceURL        string `json:"workspace_url,omitempty"`
+	WorkspaceResourceID string `json:"workspace_resource_id"`
+	TestAPIResource     string `json:"test_api_resource"`
 
 	// Service identities (identities.go).
 	ManagedIdentityPath    string `json:"managed_identity_path"`
@@ -83,6 +94,9 @@ func (e *Emulator) Fixture() Fixture {
 		TenantID:              TenantID,
 		PublicClientID:        PublicClientID,
 		AzureCLIClientID:      AzureCLIClientID,
+		SPAClientID:           SPAClientID,
+		WorkspaceResourceID:   WorkspaceResourceID,
+		TestAPIResource:       TestAPIResource,
 		ConfidentialClientID:  ConfidentialClientID,
 		ClientSecret:          ClientSecret,
 		Username:              Username,
@@ -103,6 +117,7 @@ func (e *Emulator) Fixture() Fixture {
 	}
 	if u := e.URL(); u != "" {
 		f.Authority = u + "/" + TenantID
+		f.WorkspaceURL = u
 	}
 	return f
 }
@@ -132,6 +147,14 @@ type client struct {
 	subjects []string
 	// federated are its federated identity credentials.
 	federated []federatedCredential
+	// spa: a single-page application (redirect URIs of type "spa"): it
+	// must use PKCE, and its refresh tokens live 24 hours.
+	spa bool
+	// family: a member of the family of client ids (FOCI), as the Azure
+	// CLI is.
+	family bool
+	// noPublicFlows: "Allow public client flows" is off (SetPublicClientFlows).
+	noPublicFlows bool
 }
 
 func newUsers() map[string]*user {
@@ -144,7 +167,8 @@ func newUsers() map[string]*user {
 func newClients() map[string]*client {
 	cs := map[string]*client{
 		PublicClientID:       {id: PublicClientID, name: "tokend emulator public client", public: true},
-		AzureCLIClientID:     {id: AzureCLIClientID, name: "Microsoft Azure CLI", public: true},
+		AzureCLIClientID:     {id: AzureCLIClientID, name: "Microsoft Azure CLI", public: true, family: true},
+		SPAClientID:          {id: SPAClientID, name: "tokend emulator single-page app", public: true, spa: true},
 		ConfidentialClientID: {id: ConfidentialClientID, name: "tokend emulator confidential client", secret: ClientSecret},
 		WorkloadClientID: {id: WorkloadClientID, name: "tokend emulator workload", federated: []federatedCredential{
 			{issuer: FederatedIssuer, subject: FederatedSubject, audience: FederatedAudience},

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -45,10 +46,11 @@ func grantName(g string) string {
 // "https://management.core.windows.net/"). Scopes without "/" are
 // Microsoft Graph permissions.
 type scopeSet struct {
-	resource string   // the audience; "" when only OIDC scopes were asked
-	perms    []string // permissions on resource: ".default", "User.Read", …
-	raw      []string // resource scopes as requested, echoed back in "scope"
-	oidc     []string // openid, profile, email, offline_access
+	resource string    // the resource as named; "" when only OIDC scopes were asked
+	res      *Resource // the registered resource (resolveScopes)
+	perms    []string  // permissions on resource: ".default", "User.Read", …
+	raw      []string  // resource scopes as requested
+	oidc     []string  // openid, profile, email, offline_access
 }
 
 func isOIDCScope(s string) bool {
@@ -66,14 +68,14 @@ func parseScopes(s string) (scopeSet, *oauthError) {
 			ss.oidc = append(ss.oidc, strings.ToLower(sc))
 			continue
 		}
-		res, perm := graphResource, sc
+		res, perm := GraphResource, sc
 		if i := strings.LastIndex(sc, "/"); i >= 0 {
 			res, perm = sc[:i], sc[i+1:]
 		}
 		if !validResource(res) || perm == "" || !utf8Printable(sc) {
 			return scopeSet{}, errInvalidScope(70011, "The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid. The scope '%s' is not valid.", sanitize(sc))
 		}
-		if ss.resource != "" && ss.resource != res {
+		if ss.resource != "" && resourceKey(ss.resource) != resourceKey(res) {
 			return scopeSet{}, errInvalidScope(28000, "Provided value for the input parameter scope is not valid because it contains more than one resource. Scope %s is not valid.", sanitize(s))
 		}
 		ss.resource = res
@@ -107,7 +109,7 @@ func utf8Printable(s string) bool {
 // in scope=.
 func v1Scopes(resource, scope string) (scopeSet, *oauthError) {
 	if !validResource(resource) || !utf8Printable(resource) {
-		return scopeSet{}, errInvalidRequest(500011, "The resource principal named %s was not found in the tenant named %s.", sanitize(resource), TenantDomain)
+		return scopeSet{}, errUnknownResource(resource)
 	}
 	return scopeSet{resource: resource, perms: []string{".default"}, oidc: oidcScopes(scope)}, nil
 }
@@ -129,34 +131,28 @@ func (s scopeSet) has(oidc string) bool { return slices.Contains(s.oidc, oidc) }
 // Entra default, Microsoft Graph.
 func (s scopeSet) withDefaultResource() scopeSet {
 	if s.resource == "" {
-		s.resource = graphResource
+		s.resource = GraphResource
 		s.perms = []string{"User.Read"}
+		s.res = nil
 	}
 	return s
 }
 
-// scp is the scp claim of a user token: delegated permissions, with
-// ".default" standing for "user_impersonation".
-func (s scopeSet) scp() string {
-	var out []string
-	for _, p := range s.perms {
-		if p == ".default" {
-			p = "user_impersonation"
-		}
-		if !slices.Contains(out, p) {
-			out = append(out, p)
-		}
+// fullScope names permission perm of the resource as the request named the
+// resource: bare for Microsoft Graph asked by bare names, else
+// "<resource>/<perm>" (so Azure Resource Manager's is
+// "https://management.core.windows.net//user_impersonation").
+func (s scopeSet) fullScope(perm string) string {
+	if s.resource == GraphResource && len(s.raw) > 0 && !strings.Contains(s.raw[0], "/") {
+		return perm
 	}
-	return strings.Join(out, " ")
+	return s.resource + "/" + perm
 }
-
-// echo is the response's "scope": what was asked, so MSAL sees no
-// declined scopes.
-func (s scopeSet) echo() string { return strings.Join(append(slices.Clone(s.raw), s.oidc...), " ") }
 
 // tokenRequest is one request to a token endpoint.
 type tokenRequest struct {
 	v1     bool
+	tenant string // the tenant path segment, lower case
 	form   url.Values
 	host   string
 	now    time.Time
@@ -187,7 +183,7 @@ func (e *Emulator) handleToken(v1 bool) http.HandlerFunc {
 		}
 		var resp any
 		if oe == nil {
-			tr := &tokenRequest{v1: v1, form: form, host: hostOf(r), now: e.Now(), grant: grant}
+			tr := &tokenRequest{v1: v1, tenant: strings.ToLower(r.PathValue("tenant")), form: form, host: hostOf(r), now: e.Now(), grant: grant}
 			resp, oe = e.token(r, tr)
 			if tr.client != nil {
 				annotate(w, slog.String("client_id", tr.client.id))
@@ -265,7 +261,7 @@ func (e *Emulator) authenticateClient(r *http.Request, tr *tokenRequest) *oauthE
 		if secret != "" || assertion != "" {
 			return errInvalidClient(700025, "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.")
 		}
-		if tr.grant == grantClientCreds {
+		if tr.grant == grantClientCreds || c.noPublicFlows && tr.grant != grantAuthCode {
 			return errInvalidClient(7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
 		}
 		tr.credential = "0"
@@ -295,9 +291,22 @@ func (e *Emulator) authenticateClient(r *http.Request, tr *tokenRequest) *oauthE
 	return nil
 }
 
-// requestScopes parses scope= (v2) or resource= (v1). fallback, if not
-// nil, is used when the request names none (refresh, code, device code).
-func (tr *tokenRequest) requestScopes(fallback *scopeSet) (scopeSet, *oauthError) {
+// requestScopes parses scope= (v2) or resource= (v1) and checks them
+// against the registered resources (user: the delegated permissions too).
+// fallback, if not nil, is used when the request names none (refresh,
+// code, device code).
+func (e *Emulator) requestScopes(tr *tokenRequest, fallback *scopeSet, user bool) (scopeSet, *oauthError) {
+	ss, oe := tr.parseRequestScopes(fallback)
+	if oe != nil {
+		return ss, oe
+	}
+	if user {
+		ss = ss.withDefaultResource()
+	}
+	return ss, e.resolveScopes(&ss, user, false, tr.client)
+}
+
+func (tr *tokenRequest) parseRequestScopes(fallback *scopeSet) (scopeSet, *oauthError) {
 	if tr.v1 {
 		res := tr.form.Get("resource")
 		if res == "" {
@@ -323,7 +332,18 @@ func (tr *tokenRequest) requestScopes(fallback *scopeSet) (scopeSet, *oauthError
 }
 
 func (e *Emulator) grantClientCredentials(tr *tokenRequest) (any, *oauthError) {
-	ss, oe := tr.requestScopes(nil)
+	// An app token is for one tenant: "/common" and "/organizations" name
+	// none ("tenant: Required. The directory tenant the application plans
+	// to operate against, in GUID or domain-name format",
+	// https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow#get-a-token),
+	// and Entra answers AADSTS50059 "No tenant-identifying information
+	// found" (github.com/MicrosoftDocs/azure-docs/issues/24064); MSAL
+	// warns against them (microsoft-authentication-library-for-python#435).
+	switch tr.tenant {
+	case "common", "organizations", "consumers":
+		return nil, errInvalidRequest(50059, "No tenant-identifying information found in either the request or implied by any provided credentials.")
+	}
+	ss, oe := e.requestScopes(tr, nil, false)
 	if oe != nil {
 		return nil, oe
 	}
@@ -347,7 +367,7 @@ func (e *Emulator) grantPassword(tr *tokenRequest) (any, *oauthError) {
 	if pw == "" {
 		return nil, errMissingParam("password")
 	}
-	ss, oe := tr.requestScopes(nil)
+	ss, oe := e.requestScopes(tr, nil, true)
 	if oe != nil {
 		return nil, oe
 	}
@@ -406,17 +426,22 @@ func (e *Emulator) grantAuthCode(tr *tokenRequest) (any, *oauthError) {
 			return nil, errInvalidGrant(501481, "The Code_Verifier does not match the code_challenge supplied in the authorization request.")
 		}
 	}
-	ss, oe := tr.requestScopes(&ac.scopes)
+	ss, oe := e.requestScopes(tr, &ac.scopes, true)
 	if oe != nil {
 		return nil, oe
 	}
 	return e.issue(tr, grantResult{user: u, scopes: ss, nonce: ac.nonce, mfa: ac.mfa})
 }
 
-// refreshToken is an issued refresh token. Refresh tokens rotate: each
-// redemption issues a successor, and a token dies once one of its
-// successors has been redeemed (so a client that lost the successor can
-// still retry, but a stolen old token is useless after a normal refresh).
+// refreshToken is an issued refresh token. Each redemption issues a new
+// one, but the one redeemed stays valid until it expires or the user's
+// sessions are revoked: "The Microsoft identity platform doesn't revoke old
+// refresh tokens when used to fetch new access tokens"
+// (https://learn.microsoft.com/entra/identity-platform/refresh-tokens#token-lifetime).
+// With strict rotation (Config.StrictRefreshRotation, SetStrictRotation) a
+// token dies once one of its successors has been redeemed, as a provider
+// that retires used refresh tokens does: a client that lost the successor
+// can still retry with it, but not after a normal refresh.
 type refreshToken struct {
 	clientID   string
 	username   string
@@ -427,6 +452,7 @@ type refreshToken struct {
 	parent     *refreshToken
 	superseded bool
 	mfa        bool // issued to a sign-in that did multi-factor authentication
+	family     bool // a family refresh token (FOCI), redeemable by any family client
 }
 
 func (e *Emulator) grantRefreshToken(tr *tokenRequest) (any, *oauthError) {
@@ -444,14 +470,14 @@ func (e *Emulator) grantRefreshToken(tr *tokenRequest) (any, *oauthError) {
 	switch {
 	case rt == nil:
 		oe = errInvalidGrant(9002313, "Invalid request. Request is malformed or invalid.")
-	case rt.clientID != tr.client.id:
+	case rt.clientID != tr.client.id && !(rt.family && tr.client.family):
 		oe = errInvalidGrant(70000, "The provided value for the 'refresh_token' is not valid: it was issued to a different client.")
 	case u == nil || rt.epoch != u.epoch:
 		oe = errInvalidGrant(50173, "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password. The grant was issued on '%s' and the TokensValidFrom date (before which tokens are not valid) for this user is '%s'.",
 			rt.issuedAt.UTC().Format(time.RFC3339), revokedAt(u).UTC().Format(time.RFC3339))
 	case tr.now.After(rt.expires):
-		oe = errInvalidGrant(700082, "The refresh token has expired due to inactivity. The token was issued on %s and was inactive for 90.00:00:00.", rt.issuedAt.UTC().Format(time.RFC3339))
-	case rt.superseded:
+		oe = errInvalidGrant(700082, "The refresh token has expired due to inactivity. The token was issued on %s and was inactive for %s.", rt.issuedAt.UTC().Format(time.RFC3339), inactiveFor(rt.expires.Sub(rt.issuedAt)))
+	case rt.superseded && e.strictRotation:
 		oe = errInvalidGrant(70000, "The provided value for the 'refresh_token' is not valid: it was rotated, and its successor has already been redeemed.")
 	default:
 		if rt.parent != nil {
@@ -463,14 +489,26 @@ func (e *Emulator) grantRefreshToken(tr *tokenRequest) (any, *oauthError) {
 	if oe != nil {
 		return nil, oe
 	}
-	ss, oe := tr.requestScopes(&rt.scopes)
+	ss, oe := e.requestScopes(tr, &rt.scopes, true)
 	if oe != nil {
 		return nil, oe
 	}
 	if oe := e.checkNonInteractive(u, tr.client, rt.mfa, ss); oe != nil {
 		return nil, oe
 	}
-	return e.issue(tr, grantResult{user: u, scopes: ss, parent: rt, alwaysRT: true, mfa: rt.mfa})
+	g := grantResult{user: u, scopes: ss, parent: rt, alwaysRT: true, mfa: rt.mfa}
+	if tr.client.spa {
+		// A single-page app's refresh tokens keep the first one's expiry
+		// (https://learn.microsoft.com/entra/identity-platform/refresh-tokens#token-lifetime).
+		g.rtExpires = rt.expires
+	}
+	return e.issue(tr, g)
+}
+
+// inactiveFor formats a duration as Entra's d.hh:mm:ss.
+func inactiveFor(d time.Duration) string {
+	s := int64(d / time.Second)
+	return fmt.Sprintf("%d.%02d:%02d:%02d", s/86400, s%86400/3600, s%3600/60, s%60)
 }
 
 func revokedAt(u *user) time.Time {
@@ -482,18 +520,22 @@ func revokedAt(u *user) time.Time {
 
 // grantResult is what a grant authorized; issue turns it into tokens.
 type grantResult struct {
-	user     *user // nil: an app-only token
-	scopes   scopeSet
-	nonce    string
-	parent   *refreshToken // the refresh token redeemed, if any
-	alwaysRT bool          // issue a refresh token even without offline_access
-	mfa      bool          // the sign-in did multi-factor authentication
+	user      *user // nil: an app-only token
+	scopes    scopeSet
+	nonce     string
+	parent    *refreshToken // the refresh token redeemed, if any
+	alwaysRT  bool          // issue a refresh token even without offline_access
+	mfa       bool          // the sign-in did multi-factor authentication
+	rtExpires time.Time     // the new refresh token's expiry, if not the default
 }
 
 // tokenResponseV2 is the v2 endpoint's success body. MSAL Go needs
 // access_token and expires_in (or expires_on); it derives the account from
 // client_info (uid.utid) and id_token, and fails on any requested scope
-// missing from "scope", so scope echoes the request.
+// missing from "scope" (accesstokens.findDeclinedScopes), so "scope" lists
+// the granted permissions and whatever else was asked (".default", OIDC
+// scopes). "foci" marks a family refresh token: MSAL keeps it as the
+// family's (accesstokens.TokenResponse.FamilyID, msal token_cache.py).
 type tokenResponseV2 struct {
 	TokenType    string `json:"token_type"`
 	Scope        string `json:"scope,omitempty"`
@@ -501,6 +543,7 @@ type tokenResponseV2 struct {
 	ExtExpiresIn int64  `json:"ext_expires_in"`
 	AccessToken  string `json:"access_token"`
 	RefreshToken string `json:"refresh_token,omitempty"`
+	FOCI         string `json:"foci,omitempty"`
 	IDToken      string `json:"id_token,omitempty"`
 	ClientInfo   string `json:"client_info,omitempty"`
 }
@@ -516,9 +559,16 @@ type tokenResponseV1 struct {
 	Resource     string `json:"resource"`
 	AccessToken  string `json:"access_token"`
 	RefreshToken string `json:"refresh_token,omitempty"`
+	FOCI         string `json:"foci,omitempty"`
 	IDToken      string `json:"id_token,omitempty"`
 	ClientInfo   string `json:"client_info,omitempty"`
 }
+
+// stsIssuer is the issuer of v1.0 tokens: "https://sts.windows.net/{tenant}/"
+// whatever host issued them (iss in
+// https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference#payload-claims).
+// It is a name, never resolved.
+func stsIssuer() string { return "https://sts.windows.net/" + TenantID + "/" }
 
 // issue mints the tokens of a successful grant and renders the response.
 func (e *Emulator) issue(tr *tokenRequest, g grantResult) (any, *oauthError) {
@@ -526,54 +576,45 @@ func (e *Emulator) issue(tr *tokenRequest, g grantResult) (any, *oauthError) {
 	if u != nil {
 		g.scopes = g.scopes.withDefaultResource()
 	}
+	if g.scopes.res == nil && g.scopes.resource != "" {
+		if oe := e.resolveScopes(&g.scopes, u != nil, false, c); oe != nil {
+			return nil, oe
+		}
+	}
 	wantRT := u != nil && (g.alwaysRT || tr.v1 || g.scopes.has("offline_access"))
 	wantID := u != nil && g.scopes.has("openid")
+	var granted []string
+	if u != nil {
+		granted = e.grantedScopes(u, c, g.scopes.res)
+	}
 
 	e.mu.Lock()
 	life := e.lifetimeLocked()
 	var rt string
 	if wantRT {
 		rt = newSecret("1.AR")
+		exp := g.rtExpires
+		if exp.IsZero() {
+			exp = now.Add(refreshLifetime)
+			if c.spa {
+				exp = now.Add(spaRefreshLifetime)
+			}
+		}
 		e.refresh[rt] = &refreshToken{
 			clientID: c.id, username: u.username, epoch: u.epoch, scopes: g.scopes,
-			issuedAt: now, expires: now.Add(refreshLifetime), parent: g.parent, mfa: g.mfa,
+			issuedAt: now, expires: exp, parent: g.parent, mfa: g.mfa, family: c.family,
 		}
 	}
 	e.mu.Unlock()
 
-	iat, exp := now.Unix(), now.Add(life).Unix()
-	iss := issuer(tr.host)
-	at := map[string]any{
-		"aud": g.scopes.resource, "iss": iss, "iat": iat, "nbf": iat, "exp": exp,
-		"tid": TenantID, "ver": "2.0", "uti": newSecret("")[:22],
-		"appid": c.id, "azp": c.id, "appidacr": tr.credential, "azpacr": tr.credential,
-	}
-	if u != nil {
-		at["oid"], at["sub"], at["idtyp"] = u.oid, pairwiseSub(u.oid, c.id), "user"
-		at["scp"], at["upn"], at["preferred_username"], at["name"] = g.scopes.scp(), u.username, u.username, u.name
-		at["amr"] = []string{"pwd"}
-		if g.mfa {
-			at["amr"] = []string{"pwd", "mfa"}
-		}
-	} else {
-		at["oid"], at["sub"], at["idtyp"] = c.spOID, c.spOID, "app"
-		at["roles"] = []string{"Emulator.Default"}
-	}
-	access, err := e.pki.signJWT(at)
+	access, err := e.pki.signJWT(accessClaims(tr, g, granted, now, life))
 	if err != nil {
 		return nil, newError(500, "server_error", 50000, "There was an error issuing a token.")
 	}
+	exp := now.Add(life).Unix()
 	var idt, clientInfo string
 	if wantID {
-		claims := map[string]any{
-			"aud": c.id, "iss": iss, "iat": iat, "nbf": iat, "exp": now.Add(idTokenLifetime).Unix(),
-			"tid": TenantID, "oid": u.oid, "sub": pairwiseSub(u.oid, c.id), "ver": "2.0",
-			"preferred_username": u.username, "name": u.name,
-		}
-		if g.nonce != "" {
-			claims["nonce"] = g.nonce
-		}
-		if idt, err = e.pki.signJWT(claims); err != nil {
+		if idt, err = e.pki.signJWT(idClaims(tr, g, now)); err != nil {
 			return nil, newError(500, "server_error", 50000, "There was an error issuing a token.")
 		}
 	}
@@ -582,27 +623,129 @@ func (e *Emulator) issue(tr *tokenRequest, g grantResult) (any, *oauthError) {
 		clientInfo = b64(ci)
 	}
 	e.recordIssued(access, rt, idt)
+	// Family-of-client-ids apps (the Azure CLI and Microsoft's other first
+	// party public clients) get "foci":"1" with their refresh tokens
+	// (MSAL Go: accesstokens.TokenResponse.FamilyID; msal token_cache.py
+	// stores it as family_id).
+	foci := ""
+	if rt != "" && c.family {
+		foci = "1"
+	}
 
-	secs := exp - iat
+	secs := exp - now.Unix()
 	if tr.v1 {
 		r := tokenResponseV1{
 			TokenType: "Bearer", ExpiresIn: strconv.FormatInt(secs, 10), ExtExpiresIn: strconv.FormatInt(secs, 10),
-			ExpiresOn: strconv.FormatInt(exp, 10), NotBefore: strconv.FormatInt(iat, 10), Resource: g.scopes.resource,
-			AccessToken: access, RefreshToken: rt, IDToken: idt, ClientInfo: clientInfo,
+			ExpiresOn: strconv.FormatInt(exp, 10), NotBefore: strconv.FormatInt(now.Unix(), 10), Resource: g.scopes.resource,
+			AccessToken: access, RefreshToken: rt, FOCI: foci, IDToken: idt, ClientInfo: clientInfo,
 		}
 		if u != nil {
-			r.Scope = g.scopes.scp()
+			r.Scope = strings.Join(granted, " ")
 		}
 		return r, nil
 	}
 	r := tokenResponseV2{
 		TokenType: "Bearer", ExpiresIn: secs, ExtExpiresIn: secs,
-		AccessToken: access, RefreshToken: rt, IDToken: idt, ClientInfo: clientInfo,
+		AccessToken: access, RefreshToken: rt, FOCI: foci, IDToken: idt, ClientInfo: clientInfo,
 	}
 	if u != nil {
-		r.Scope = g.scopes.echo()
+		r.Scope = responseScope(g.scopes, granted)
 	}
 	return r, nil
+}
+
+// responseScope is the v2 response's "scope": the granted delegated
+// permissions of the resource, named as the request named the resource
+// (for Azure Databricks ".default" that is
+// "2ff814a6-…/user_impersonation"), then the other scopes asked for
+// (".default" itself, OIDC scopes), which MSAL requires to find.
+func responseScope(ss scopeSet, granted []string) string {
+	var out []string
+	for _, p := range granted {
+		out = append(out, ss.fullScope(p))
+	}
+	for _, r := range ss.raw {
+		if !containsFold(out, r) {
+			out = append(out, r)
+		}
+	}
+	return strings.Join(append(out, ss.oidc...), " ")
+}
+
+// accessClaims are the claims of an access token, in the version its
+// resource accepts (Resource.TokenVersion), per
+// https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference:
+// v1.0 has iss https://sts.windows.net/{tid}/, appid and appidacr, and for
+// users upn, unique_name, given_name and family_name; v2.0 has the
+// endpoint's issuer …/{tid}/v2.0, azp and azpacr, and preferred_username.
+// aud of a v2.0 token is always the resource's application id; of a v1.0
+// token, the name the request used. idtyp is the optional claim that tells
+// app and user tokens apart.
+func accessClaims(tr *tokenRequest, g grantResult, granted []string, now time.Time, life time.Duration) map[string]any {
+	c, u := tr.client, g.user
+	v2 := g.scopes.res != nil && g.scopes.res.TokenVersion == 2
+	iat := now.Unix()
+	at := map[string]any{
+		"iat": iat, "nbf": iat, "exp": now.Add(life).Unix(), "tid": TenantID,
+		"uti": newSecret("")[:22], "rh": "0.AAAA" + newSecret("")[:20] + ".", "aio": newSecret("")[:40],
+	}
+	if v2 {
+		at["ver"], at["aud"], at["iss"] = "2.0", g.scopes.res.AppID, issuer(tr.host)
+		at["azp"], at["azpacr"] = c.id, tr.credential
+	} else {
+		aud := g.scopes.resource
+		if r := g.scopes.res; r != nil && strings.EqualFold(aud, r.AppID) {
+			aud = r.AppID
+		}
+		at["ver"], at["aud"], at["iss"] = "1.0", aud, stsIssuer()
+		at["appid"], at["appidacr"] = c.id, tr.credential
+	}
+	if u == nil {
+		at["oid"], at["sub"], at["idtyp"] = c.spOID, c.spOID, "app"
+		roles := []string{"Emulator.Default"}
+		if g.scopes.res != nil {
+			roles = g.scopes.res.Roles
+		}
+		at["roles"] = roles
+		if !v2 {
+			at["idp"] = stsIssuer()
+		}
+		return at
+	}
+	given, family, _ := strings.Cut(u.name, " ")
+	at["oid"], at["sub"], at["idtyp"] = u.oid, pairwiseSub(u.oid, c.id), "user"
+	at["scp"], at["name"] = strings.Join(granted, " "), u.name
+	at["amr"] = []string{"pwd"}
+	if g.mfa {
+		at["amr"] = []string{"pwd", "mfa"}
+	}
+	if v2 {
+		at["preferred_username"] = u.username
+	} else {
+		at["upn"], at["unique_name"], at["given_name"], at["family_name"] = u.username, u.username, given, family
+		at["acr"], at["ipaddr"] = "1", "127.0.0.1"
+	}
+	return at
+}
+
+// idClaims are the ID token's claims. Unlike access tokens, the ID token's
+// version follows the endpoint
+// (https://learn.microsoft.com/entra/identity-platform/id-token-claims-reference).
+func idClaims(tr *tokenRequest, g grantResult, now time.Time) map[string]any {
+	c, u := tr.client, g.user
+	claims := map[string]any{
+		"aud": c.id, "iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(idTokenLifetime).Unix(),
+		"tid": TenantID, "oid": u.oid, "sub": pairwiseSub(u.oid, c.id), "name": u.name,
+	}
+	if tr.v1 {
+		claims["ver"], claims["iss"], claims["upn"], claims["unique_name"] = "1.0", stsIssuer(), u.username, u.username
+	} else {
+		claims["ver"], claims["iss"], claims["preferred_username"] = "2.0", issuer(tr.host), u.username
+	}
+	if g.nonce != "" {
+		claims["nonce"] = g.nonce
+	}
+	return claims
 }
 
 // pairwiseSub is the sub claim: per user and app, as in Entra.

@@ -371,6 +371,7 @@ func (e *Emulator) serveManagedIdentity(w http.ResponseWriter, r *http.Request, 
 		miError(w, imds, http.StatusBadRequest, "A valid resource is required.")
 		return
 	}
+
 	id, named := managedIdentities[0], ""
 	for param, kind := range selectors {
 		v := q.Get(param)
@@ -401,16 +402,31 @@ func (e *Emulator) serveManagedIdentity(w http.ResponseWriter, r *http.Request, 
 		}
 		id = managedIdentities[i]
 	}
+	// The host asks Entra for the token and passes its refusal on.
+	res := e.lookupResource(resource)
+	if res == nil {
+		o := errUnknownResource(resource)
+		miError(w, imds, http.StatusBadRequest, fmt.Sprintf("AADSTS%d: %s", o.aadsts, o.text))
+		return
+	}
 	annotate(w, slog.String("client_id", id.clientID))
 	now := e.Now()
 	e.mu.Lock()
 	life := e.lifetimeLocked()
 	e.mu.Unlock()
+	// The token's version follows the resource, as for any app token
+	// (accessClaims).
 	claims := map[string]any{
-		"aud": resource, "iss": issuer(hostOf(r)), "iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(life).Unix(),
-		"tid": TenantID, "ver": "1.0", "uti": newSecret("")[:22], "appid": id.clientID, "azp": id.clientID,
-		"appidacr": "2", "oid": id.objectID, "sub": id.objectID, "idtyp": "app",
+		"aud": resource, "iss": stsIssuer(), "iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(life).Unix(),
+		"tid": TenantID, "ver": "1.0", "uti": newSecret("")[:22], "appid": id.clientID, "appidacr": "2",
+		"idp": stsIssuer(), "oid": id.objectID, "sub": id.objectID, "idtyp": "app", "roles": res.Roles,
 		"xms_mirid": id.resourceID,
+	}
+	if res.TokenVersion == 2 {
+		delete(claims, "appid")
+		delete(claims, "appidacr")
+		delete(claims, "idp")
+		claims["aud"], claims["iss"], claims["ver"], claims["azp"], claims["azpacr"] = res.AppID, issuer(hostOf(r)), "2.0", id.clientID, "2"
 	}
 	if id.resourceID == "" {
 		claims["xms_mirid"] = "/subscriptions/00000000-0000-4000-8000-000000000000/resourcegroups/tokend/providers/Microsoft.Web/sites/tokend-emulator"

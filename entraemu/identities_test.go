@@ -58,6 +58,8 @@ func TestManagedIdentityEndpoints(t *testing.T) {
 		{"imds by object id", imds(with("object_id", UserAssignedObjectID)), 200, UserAssignedClientID, ""},
 		{"imds two selectors", imds(url.Values{"resource": {"r"}, "client_id": {UserAssignedClientID}, "object_id": {UserAssignedObjectID}}), 400, "", "Only one"},
 		{"imds unknown identity", imds(with("client_id", PublicClientID)), 400, "", "Identity not found"},
+		{"app service unknown resource", appService(url.Values{"resource": {"api://nope"}}), 400, "", "AADSTS500011: The resource principal named api://nope was not found"},
+		{"imds unknown resource", imds(url.Values{"resource": {"api://nope"}}), 400, "", "AADSTS500011"},
 		{"imds without Metadata", call{IMDSPath, [2]string{"X-Other", "1"}, url.Values{"api-version": {"2018-02-01"}, "resource": {"r"}}}, 400, "", "metadata header"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

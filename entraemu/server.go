@@ -14,41 +14,55 @@ import (
 // maxFormBytes bounds request bodies.
 const maxFormBytes = 1 << 20
 
-// routes builds the emulator's HTTP API.
+// routes builds the emulator's HTTP API. Entra's own paths are matched
+// without regard to case, as Entra matches them (MSAL for Python asks for
+// /common/userrealm/…, MSAL Go for /common/UserRealm/…); the emulator's
+// controls, the managed identity endpoints and the workspace are not.
 func (e *Emulator) routes() http.Handler {
-	mux := http.NewServeMux()
+	entra := http.NewServeMux() // patterns in lower case
 
 	// Discovery.
-	mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", e.handleOpenIDConfig(true))
-	mux.HandleFunc("GET /{tenant}/.well-known/openid-configuration", e.handleOpenIDConfig(false))
-	mux.HandleFunc("GET /{tenant}/discovery/v2.0/keys", e.handleJWKS)
-	mux.HandleFunc("GET /{tenant}/discovery/keys", e.handleJWKS)
-	mux.HandleFunc("GET /common/discovery/instance", e.handleInstanceDiscovery)
-	mux.HandleFunc("GET /common/UserRealm/{upn}", e.handleUserRealm)
+	entra.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", e.handleOpenIDConfig(true))
+	entra.HandleFunc("GET /{tenant}/.well-known/openid-configuration", e.handleOpenIDConfig(false))
+	entra.HandleFunc("GET /{tenant}/discovery/v2.0/keys", e.handleJWKS)
+	entra.HandleFunc("GET /{tenant}/discovery/keys", e.handleJWKS)
+	entra.HandleFunc("GET /common/discovery/instance", e.handleInstanceDiscovery)
+	entra.HandleFunc("GET /common/userrealm/{upn}", e.handleUserRealm)
 
 	// Protocol.
-	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/authorize", e.handleAuthorize)
-	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/authorize", e.handleAuthorize)
-	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", e.handleToken(false))
-	mux.HandleFunc("POST /{tenant}/oauth2/token", e.handleToken(true))
-	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/devicecode", e.handleDeviceCode)
-	mux.HandleFunc("GET /devicelogin", e.handleDeviceLoginPage)
-	mux.HandleFunc("POST /devicelogin", e.handleDeviceLoginSubmit)
-
-	// An Azure Databricks workspace's sign-in redirect (tenant discovery).
-	mux.HandleFunc("GET /aad/auth", e.handleWorkspaceAuth)
+	entra.HandleFunc("GET /{tenant}/oauth2/v2.0/authorize", e.handleAuthorize)
+	entra.HandleFunc("POST /{tenant}/oauth2/v2.0/authorize", e.handleAuthorize)
+	entra.HandleFunc("POST /{tenant}/oauth2/v2.0/token", e.handleToken(false))
+	entra.HandleFunc("POST /{tenant}/oauth2/token", e.handleToken(true))
+	entra.HandleFunc("POST /{tenant}/oauth2/v2.0/devicecode", e.handleDeviceCode)
+	entra.HandleFunc("GET /devicelogin", e.handleDeviceLoginPage)
+	entra.HandleFunc("POST /devicelogin", e.handleDeviceLoginSubmit)
 
 	// The Azure CLI's custom-cloud view of the emulator (azurecli.go).
-	e.azureCLIRoutes(mux)
+	e.azureCLIRoutes(entra)
 
+	mux := http.NewServeMux()
 	// Managed identity endpoints, workload identity and credential
 	// controls (identities.go).
 	e.identityRoutes(mux)
-
 	// Test controls.
 	e.adminRoutes(mux)
+	// The Azure Databricks workspace (entraemu/workspace): /aad/auth,
+	// /.well-known/databricks-config, SCIM Me.
+	mux.Handle("/", e.workspace)
 
-	return e.logRequests(mux)
+	return e.logRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lr := r
+		if lower := strings.ToLower(r.URL.Path); lower != r.URL.Path {
+			lr = r.Clone(r.Context())
+			lr.URL.Path, lr.URL.RawPath = lower, ""
+		}
+		if _, pattern := entra.Handler(lr); pattern != "" {
+			entra.ServeHTTP(w, lr)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}))
 }
 
 // statusWriter records the status and lets handlers add log attributes.
@@ -211,8 +225,10 @@ func (e *Emulator) handleOpenIDConfig(v2 bool) http.HandlerFunc {
 			"issuer":                                issuer(host),
 		}
 		if !v2 {
+			// The v1 metadata names the v1 issuer, as Entra's does.
 			doc["token_endpoint"] = base + "/oauth2/token"
 			doc["jwks_uri"] = base + "/discovery/keys"
+			doc["issuer"] = stsIssuer()
 		}
 		writeJSON(w, http.StatusOK, doc)
 	}

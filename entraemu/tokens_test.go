@@ -32,10 +32,13 @@ func TestAccessTokenVerifiesAgainstJWKS(t *testing.T) {
 	}
 	t.Run("app token", func(t *testing.T) {
 		c, iss := verifyWithJWKS(t, e, app.str("access_token"))
-		if iss != "https://"+strings.TrimPrefix(e.URL(), "https://")+"/"+TenantID+"/v2.0" || c["iss"] != iss {
+		// Azure Databricks takes v1.0 tokens: the v1.0 issuer, which the
+		// v1 OpenID configuration names.
+		if iss != "https://"+strings.TrimPrefix(e.URL(), "https://")+"/"+TenantID+"/v2.0" || c["iss"] != "https://sts.windows.net/"+TenantID+"/" ||
+			get(t, e, "/"+TenantID+"/.well-known/openid-configuration").str("issuer") != c["iss"] {
 			t.Errorf("iss = %v, issuer %q", c["iss"], iss)
 		}
-		if c["aud"] != DatabricksResource || c["tid"] != TenantID || c["ver"] != "2.0" || c["oid"] != c["sub"] || c["oid"] == "" {
+		if c["aud"] != DatabricksResource || c["tid"] != TenantID || c["ver"] != "1.0" || c["oid"] != c["sub"] || c["oid"] == "" {
 			t.Errorf("claims = %v", c)
 		}
 		if exp, iat, nbf := unix(t, c, "exp"), unix(t, c, "iat"), unix(t, c, "nbf"); nbf != iat || exp-iat < 3600 || exp-iat > 5400 {
@@ -48,7 +51,7 @@ func TestAccessTokenVerifiesAgainstJWKS(t *testing.T) {
 	t.Run("user tokens", func(t *testing.T) {
 		c, _ := verifyWithJWKS(t, e, user.str("access_token"))
 		if c["aud"] != DatabricksResource || c["oid"] != UserObjectID || c["scp"] != "user_impersonation" ||
-			c["upn"] != Username || c["preferred_username"] != Username || c["azp"] != PublicClientID || c["name"] == "" {
+			c["upn"] != Username || c["unique_name"] != Username || c["appid"] != PublicClientID || c["name"] == "" {
 			t.Errorf("claims = %v", c)
 		}
 		id, _ := verifyWithJWKS(t, e, user.str("id_token"))
@@ -58,7 +61,7 @@ func TestAccessTokenVerifiesAgainstJWKS(t *testing.T) {
 		if user.str("client_info") != "eyJ1aWQiOiI1ZTFhOWMzZC03YjJmLTRlOGEtYTZkNC0wYzliOGY3ZTZkNWEiLCJ1dGlkIjoiOGQzYzZlN2EtMWYyYi00YzVkLTllMGYtN2E2YjVjNGQzZTJmIn0" {
 			t.Errorf("client_info = %q", user.str("client_info"))
 		}
-		if user.str("scope") != DatabricksResource+"/.default openid profile offline_access" || user.str("refresh_token") == "" {
+		if user.str("scope") != DatabricksResource+"/user_impersonation "+DatabricksResource+"/.default openid profile offline_access" || user.str("refresh_token") == "" {
 			t.Errorf("response = %v", user.body)
 		}
 		if user.body["expires_in"] != user.body["ext_expires_in"] {
@@ -71,13 +74,19 @@ func TestScopes(t *testing.T) {
 	tests := []struct {
 		scope, wantAud, wantSCP string
 		wantErr                 int
+		wantError               string // default invalid_scope
 	}{
 		{scope: DatabricksResource + "/.default", wantAud: DatabricksResource, wantSCP: "user_impersonation"},
 		{scope: "https://management.core.windows.net//.default offline_access", wantAud: "https://management.core.windows.net/", wantSCP: "user_impersonation"},
-		{scope: "https://graph.microsoft.com/User.Read https://graph.microsoft.com/Mail.Read", wantAud: "https://graph.microsoft.com", wantSCP: "User.Read Mail.Read"},
-		{scope: "api://my-api/access_as_user", wantAud: "api://my-api", wantSCP: "access_as_user"},
-		{scope: "User.Read", wantAud: graphResource, wantSCP: "User.Read"},
-		{scope: "openid profile offline_access", wantAud: graphResource, wantSCP: "User.Read"},
+		// scp holds every permission the user consented to, not only
+		// those asked for.
+		{scope: "https://graph.microsoft.com/User.Read https://graph.microsoft.com/Mail.Read", wantAud: "https://graph.microsoft.com", wantSCP: "User.Read Mail.Read Mail.Send"},
+		{scope: TestAPIResource + "/access_as_user", wantAud: TestAPIAppID, wantSCP: "access_as_user"},
+		{scope: "User.Read", wantAud: GraphResource, wantSCP: "User.Read Mail.Read Mail.Send"},
+		{scope: "openid profile offline_access", wantAud: GraphResource, wantSCP: "User.Read Mail.Read Mail.Send"},
+		{scope: "api://my-api/access_as_user", wantErr: 500011, wantError: "invalid_resource"},
+		{scope: "https://graph.microsoft.com/Nope.Read", wantErr: 70011},
+		{scope: "Nope.Read", wantErr: 70011},
 		{scope: DatabricksResource + "/.default https://graph.microsoft.com/User.Read", wantErr: 28000},
 		{scope: DatabricksResource + "/", wantErr: 70011},
 		{scope: "https:///x", wantErr: 70011},
@@ -90,7 +99,11 @@ func TestScopes(t *testing.T) {
 				"username": {Username}, "password": {Password}, "scope": {tt.scope},
 			})
 			if tt.wantErr != 0 {
-				if r.status != http.StatusBadRequest || r.str("error") != "invalid_scope" || r.errorCode() != tt.wantErr {
+				want := tt.wantError
+				if want == "" {
+					want = "invalid_scope"
+				}
+				if r.status != http.StatusBadRequest || r.str("error") != want || r.errorCode() != tt.wantErr {
 					t.Fatalf("%d %v", r.status, r.body)
 				}
 				return

@@ -43,6 +43,7 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	fmt.Fprintf(stdout, "Entra ID emulator: authority %s\n", em.Authority())
+	fmt.Fprintf(stdout, "Azure Databricks workspace (fake): %s\n", em.URL())
 	fmt.Fprintf(stdout, "fixture (also in %s):\n%s\n\n", filepath.Join(*dir, "fixture.json"), b)
 	fmt.Fprintf(stdout, `a profile for it (config.toml):
 [profiles.emu]
@@ -50,9 +51,10 @@ flow = "client-secret"
 client_id = %q
 authority = %q
 ca_file = %q
+databricks_host = %q
 # then: printf %%s %q | token login emu --client-secret-stdin
 
-`, entraemu.ConfidentialClientID, em.Authority(), fx.CAFile, entraemu.ClientSecret)
+`, entraemu.ConfidentialClientID, em.Authority(), fx.CAFile, em.URL(), entraemu.ClientSecret)
 	fmt.Fprintln(stderr, "emulator running; Ctrl-C stops it")
 	<-ctx.Done()
 	return nil

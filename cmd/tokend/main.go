@@ -36,8 +36,12 @@ Usage:
   tokend version                   print the version
 
 serve --emulator starts the built-in Entra ID emulator in-process and adds the
-ready profiles "demo" (client secret) and "demo-user" (username/password,
-already signed in): then run ` + "`token get demo`" + `.
+ready profiles "demo" (client secret; its databricks_host is the fake Azure
+Databricks workspace the emulator serves at its own address) and "demo-user"
+(username/password, already signed in): then run ` + "`token get demo`" + ` or
+` + "`token exec demo -- env`" + `. The emulator (alone: tokend emulator) shows a
+sign-in page at its authorize endpoint; its test controls are under
+/_emulator/ (see the entraemu package documentation).
 
 Stores: keyring (default; the OS keychain holds the key that seals the
 secrets in the state directory), file (headless machines: the key is a file

@@ -139,8 +139,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log.Info("tokend ready", "version", version.String(), "store", backend, "listeners", strings.Join(addrs, ", "))
 	if em != nil {
-		fmt.Fprintf(stderr, "\nEntra ID emulator at %s (CA: %s)\nProfiles ready: demo (client secret), demo-user (%s, signed in)\nNext, in another terminal:\n  token get demo\n  token status\n\n",
-			em.Authority(), em.Fixture().CAFile, entraemu.Username)
+		fmt.Fprintf(stderr, "\nEntra ID emulator at %s (CA: %s)\nAzure Databricks workspace (fake) at %s\nProfiles ready: demo (client secret, databricks_host = the workspace), demo-user (%s, signed in)\nNext, in another terminal:\n  token get demo\n  token exec demo -- env\n  token status\n\n",
+			em.Authority(), em.Fixture().CAFile, em.URL(), entraemu.Username)
 	}
 
 	var first error
@@ -184,10 +184,13 @@ func startEmulator(ctx context.Context, cfg *config.Config, st store.Backend, st
 	return em, nil
 }
 
-// addDemoProfiles adds the --emulator profiles "demo" and "demo-user" to cfg.
+// addDemoProfiles adds the --emulator profiles "demo" and "demo-user" to
+// cfg. demo's databricks_host is the fake Azure Databricks workspace the
+// emulator serves at its own address, so `token exec demo` sets the
+// Databricks variables.
 func addDemoProfiles(cfg *config.Config, em *entraemu.Emulator, log *slog.Logger) {
 	for _, p := range []*config.Profile{
-		{Name: "demo", Flow: "client-secret", ClientID: entraemu.ConfidentialClientID},
+		{Name: "demo", Flow: "client-secret", ClientID: entraemu.ConfidentialClientID, DatabricksHost: em.URL()},
 		{Name: "demo-user", Flow: "password", ClientID: entraemu.PublicClientID},
 	} {
 		if _, taken := cfg.Profiles[p.Name]; taken {

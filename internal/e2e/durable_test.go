@@ -222,6 +222,7 @@ func TestSignInWithoutSecretService(t *testing.T) {
 func TestRotationOnFullDisk(t *testing.T) {
 	mnt := fsfault.Tmpfs(t, 256<<10)
 	m := durableMachine(t, "file", mnt)
+	m.em.SetStrictRotation(true)
 	m.start()
 	m.signInBoth()
 	m.mustToken("", "get", "user")

@@ -28,6 +28,7 @@ import (
 func tcpMachine(t *testing.T, extra string) *machine {
 	t.Helper()
 	m := newMachine(t, "file")
+	m.api("api://leak", "api://outage", "api://revoked")
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "ca.pem")
 	if err := os.WriteFile(ca, m.em.CAPEM(), 0o600); err != nil {

@@ -24,6 +24,7 @@ func TestSIGTERMDrains(t *testing.T) {
 
 	c := client.New(m.sock)
 	const n = 200
+	m.api(numbered(n, "api://drain-%d")...)
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for i := range n {

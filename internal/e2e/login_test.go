@@ -191,7 +191,9 @@ func (p *person) wait(ts *testscript.TestScript) {
 // $BROWSER (a script writing it to $WORK/browser-url), checks it asks for
 // PKCE (S256), a state and a loopback redirect, loads it, and submits the
 // emulator's form_post page to MSAL's loopback server; -tamper-state
-// changes the state on the way, as a forged or stale redirect would. wait
+// changes the state on the way, as a forged or stale redirect would. On
+// the emulator's sign-in page it signs in as the account prefilled from
+// login_hint (else alice) with the fixture password. wait
 // waits for that to be done.
 func browser(ts *testscript.TestScript, neg bool, args []string) {
 	p := personOf(ts)
@@ -240,6 +242,13 @@ func followSignIn(hc *http.Client, path string, tamper bool) error {
 	}
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if bytes.Contains(page, []byte(`name="password"`)) {
+		// The emulator's sign-in page: the person types the password of
+		// the account (prefilled from login_hint, else the fixture user's).
+		if page, err = signInPage(hc, u, page); err != nil {
+			return err
+		}
+	}
 	m := formAction.FindStringSubmatch(string(page))
 	if m == nil {
 		return fmt.Errorf("browser: no form in the sign-in page (HTTP %d): %s", resp.StatusCode, page)
@@ -256,6 +265,34 @@ func followSignIn(hc *http.Client, path string, tamper bool) error {
 		return fmt.Errorf("browser: post to the loopback redirect: %w", err)
 	}
 	return r.Body.Close()
+}
+
+// signInPage fills in and submits the emulator's sign-in page at u and
+// returns the page that answers it (the form_post page to the app).
+func signInPage(hc *http.Client, u *url.URL, page []byte) ([]byte, error) {
+	m := formAction.FindStringSubmatch(string(page))
+	if m == nil {
+		return nil, fmt.Errorf("browser: no form in the sign-in page: %s", page)
+	}
+	form := url.Values{}
+	for _, in := range formInput.FindAllStringSubmatch(string(page), -1) {
+		form.Set(html.UnescapeString(in[1]), html.UnescapeString(in[2]))
+	}
+	if form.Get("username") == "" {
+		form.Set("username", "alice@tokend.test")
+	}
+	form.Set("password", "correct-horse-battery-staple")
+	form.Set("emu_action", "signin")
+	action, err := u.Parse(html.UnescapeString(m[1]))
+	if err != nil {
+		return nil, fmt.Errorf("browser: %w", err)
+	}
+	resp, err := hc.PostForm(action.String(), form)
+	if err != nil {
+		return nil, fmt.Errorf("browser: sign in: %w", err)
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(resp.Body)
 }
 
 // devicecode pending | start approve [USER] | start deny | start expire |

@@ -31,6 +31,24 @@ type machine struct {
 	daemon *exec.Cmd
 }
 
+// api registers an API the test asks for besides the fixture's, under
+// the names given (the emulator, like Entra, refuses resources it does not
+// know).
+func (m *machine) api(names ...string) {
+	if err := m.em.RegisterResource(entraemu.Resource{IdentifierURIs: names}); err != nil {
+		panic(err)
+	}
+}
+
+// numbered is fmt.Sprintf(format, i) for i in [0, n).
+func numbered(n int, format string) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf(format, i)
+	}
+	return out
+}
+
 func newMachine(t *testing.T, storeBackend string) *machine {
 	t.Helper()
 	em, err := entraemu.New(entraemu.Config{})
@@ -256,6 +274,10 @@ func TestWrongFileKey(t *testing.T) {
 // gets a token (from the old or the new refresh token, never from none).
 func TestCrashDuringRotation(t *testing.T) {
 	m := newMachine(t, "file")
+	// A provider that retires a refresh token once its successor has been
+	// used (Entra keeps old ones valid): a crash between redeeming and
+	// storing must still leave a token that works.
+	m.em.SetStrictRotation(true)
 	m.start()
 	m.mustToken(entraemu.Password+"\n", "login", "user", "--username", entraemu.Username, "--password-stdin")
 	m.stop()
@@ -265,7 +287,9 @@ func TestCrashDuringRotation(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	crashedMidWrite := 0
+	m.api(numbered(trials, "api://after-%d")...)
 	for i := range trials {
+		m.api(numbered(20, fmt.Sprintf("api://trial-%d-%%d", i))...)
 		m.start()
 		// Each new scope is a refresh-token redemption, so a rotation.
 		done := make(chan struct{})

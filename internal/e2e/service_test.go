@@ -21,6 +21,7 @@ import (
 	"github.com/tokend/tokend/client"
 	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/entraemu"
+	"github.com/tokend/tokend/entraemu/workspace"
 )
 
 // TestServiceScripts runs testdata/service/*.txtar: the service identities
@@ -202,7 +203,7 @@ func fedToken(ts *testscript.TestScript, neg bool, args []string) {
 const workspaceRID = "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/tokend/providers/Microsoft.Databricks/workspaces/tokend-e2e"
 
 // workspace start [-admin] runs a fake Azure Databricks workspace
-// (entraemu.Workspace: it verifies tokens with the emulator's JWKS) and
+// (entraemu/workspace: it verifies tokens with the emulator's JWKS) and
 // sets $WORKSPACE to its URL; -admin makes it require the SP-admin headers
 // of service principals. workspace call [-drop HEADER] FILE calls its SCIM
 // Me endpoint with the header lines in FILE (minus HEADER) and prints the
@@ -220,7 +221,7 @@ func workspaceCmd(ts *testscript.TestScript, neg bool, args []string) {
 	switch args[0] {
 	case "start":
 		fx, hc := emulatorFixture(ts)
-		ws := &entraemu.Workspace{Authority: fx.Authority, HTTPClient: hc, ResourceID: workspaceRID, RequireAdminHeaders: *adminOnly}
+		ws := &workspace.Workspace{Authority: fx.Authority, HTTPClient: hc, ResourceID: workspaceRID, RequireAdminHeaders: *adminOnly}
 		srv := httptest.NewServer(ws)
 		ts.Defer(srv.Close)
 		ts.Setenv("WORKSPACE", srv.URL)
@@ -228,7 +229,7 @@ func workspaceCmd(ts *testscript.TestScript, neg bool, args []string) {
 		if fs.NArg() != 1 {
 			ts.Fatalf("usage: workspace call [-drop HEADER] FILE")
 		}
-		req, _ := http.NewRequest(http.MethodGet, ts.Getenv("WORKSPACE")+entraemu.WorkspaceMePath, nil)
+		req, _ := http.NewRequest(http.MethodGet, ts.Getenv("WORKSPACE")+workspace.MePath, nil)
 		sc := bufio.NewScanner(strings.NewReader(ts.ReadFile(fs.Arg(0))))
 		for sc.Scan() {
 			k, v, ok := strings.Cut(sc.Text(), ": ")

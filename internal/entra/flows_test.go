@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -22,9 +23,25 @@ import (
 // These tests run the user flows through the real MSAL against the
 // emulator; the person is played by the test (browser, device code page).
 
+// testAPI is an app registration exposing the APIs these tests ask for
+// besides the fixture's (the emulator refuses unknown resources, as Entra
+// does).
+func testAPI() entraemu.Resource {
+	r := entraemu.Resource{Name: "entra test APIs", Scopes: []string{"user_impersonation"}}
+	for _, n := range []string{"x", "after", "during", "expired", "rotate"} {
+		r.IdentifierURIs = append(r.IdentifierURIs, "api://"+n)
+	}
+	for i := range 26 {
+		r.IdentifierURIs = append(r.IdentifierURIs, fmt.Sprintf("api://c%d", i), "api://wi-"+string(rune('a'+i)))
+	}
+	return r
+}
+
+// startEmulator starts an emulator that signs in at once at /authorize
+// (the tests play the browser without a person to fill in the page).
 func startEmulator(t *testing.T) *entraemu.Emulator {
 	t.Helper()
-	em, err := entraemu.New(entraemu.Config{})
+	em, err := entraemu.New(entraemu.Config{InstantSignIn: true, Resources: []entraemu.Resource{testAPI()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,6 +330,9 @@ func TestDeviceCodeCancel(t *testing.T) {
 
 func TestRefreshTokenImport(t *testing.T) {
 	em := startEmulator(t)
+	// A provider that retires a refresh token once its successor is used
+	// (Entra keeps old ones valid): what the store must then survive.
+	em.SetStrictRotation(true)
 	mint := func(clientID string) string {
 		t.Helper()
 		resp, err := em.HTTPClient().PostForm(em.Authority()+"/oauth2/v2.0/token", url.Values{
