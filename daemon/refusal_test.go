@@ -51,10 +51,9 @@ func TestRefusedScopeEndsThePairOnly(t *testing.T) {
 	const nope = "api://nope/.default"
 	ask := func() response { return h.get("/v1/token?profile=app&scope=" + url.QueryEscape(nope)) }
 
-	h.em.FailNext(1, entraemu.Fault{Status: 400, Error: "invalid_resource"})
 	r := ask()
-	if r.status != 400 || r.errCode(t) != wire.CodeInvalidRequest || !strings.Contains(string(r.body), "invalid_resource") ||
-		!strings.Contains(string(r.body), "check --scope") {
+	if r.status != 400 || r.errCode(t) != wire.CodeInvalidRequest || !strings.Contains(string(r.body), "AADSTS500011") ||
+		!strings.Contains(string(r.body), "api://nope") || !strings.Contains(string(r.body), "check --scope") {
 		t.Fatalf("refused scope: %d %s", r.status, r.body)
 	}
 	if n := app.count(nope); n != 1 {
@@ -65,7 +64,7 @@ func TestRefusedScopeEndsThePairOnly(t *testing.T) {
 		t.Fatalf("profile after a refused scope: %+v", st)
 	}
 	if own, other := st.Tokens[0], st.Tokens[1]; own.State != wire.StateReady || other.State != wire.StateRefused ||
-		other.Scopes[0] != nope || !strings.Contains(other.LastError, "invalid_resource") {
+		other.Scopes[0] != nope || !strings.Contains(other.LastError, "AADSTS500011") {
 		t.Fatalf("tokens: %+v", st.Tokens)
 	}
 
@@ -80,7 +79,6 @@ func TestRefusedScopeEndsThePairOnly(t *testing.T) {
 		t.Fatalf("%d identity-provider calls for the refused scope in 24 h, want 1", n)
 	}
 	// Later, a request asks once more; the next one right after does not.
-	h.em.FailNext(1, entraemu.Fault{Status: 400, Error: "invalid_resource"})
 	if r := ask(); r.status != 400 {
 		t.Fatalf("asking again: %d %s", r.status, r.body)
 	}
@@ -93,4 +91,28 @@ func TestRefusedScopeEndsThePairOnly(t *testing.T) {
 	if st := h.profileStatus("app"); st.State != wire.StateReady {
 		t.Fatalf("profile state %s after refusals of another scope", st.State)
 	}
+}
+
+// TestConsentMissingForAnotherScope: a sign-in without consent for one
+// resource (AADSTS65001) refuses that scope set alone; the profile is not
+// sent to login_required, its own scope keeps being served.
+func TestConsentMissingForAnotherScope(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	if r := h.post("/v1/login", wire.LoginRequest{Profile: "user", Username: entraemu.Username, Password: entraemu.Password}); r.status != 200 {
+		t.Fatalf("login: %d %s", r.status, r.body)
+	}
+	h.waitReady("user")
+	const mail = "https://graph.microsoft.com/Mail.Read"
+	if err := h.em.SetScopeConsent(entraemu.Username, entraemu.PublicClientID, mail, false); err != nil {
+		t.Fatal(err)
+	}
+	r := h.get("/v1/token?profile=user&scope=" + url.QueryEscape(mail))
+	if r.status != 400 || r.errCode(t) != wire.CodeInvalidRequest || !strings.Contains(string(r.body), "AADSTS65001") || !strings.Contains(string(r.body), "consent") {
+		t.Fatalf("scope without consent: %d %s", r.status, r.body)
+	}
+	st := h.profileStatus("user")
+	if st.State != wire.StateReady || len(st.Tokens) != 2 || st.Tokens[1].State != wire.StateRefused {
+		t.Fatalf("profile after a refused consent: %+v", st)
+	}
+	h.get("/v1/token?profile=user").token(t)
 }
