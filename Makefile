@@ -46,4 +46,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1000x ./internal/pkcs12
 
 bench:
-	bash scripts/bench.sh
+	bash bench/run.sh
