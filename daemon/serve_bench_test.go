@@ -7,8 +7,8 @@ import (
 	"net"
 	"testing"
 
+	"github.com/tokend/tokend/bench/rawhttp"
 	"github.com/tokend/tokend/client/wire"
-	"github.com/tokend/tokend/internal/bench/rawhttp"
 	"github.com/tokend/tokend/internal/redact"
 )
 

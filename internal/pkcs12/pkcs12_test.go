@@ -5,6 +5,8 @@ import (
 	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -104,6 +106,73 @@ func TestDecodeRefuses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, _, err := Decode(tc.data, "pfx-password"); err == nil {
 				t.Fatal("Decode accepted it")
+			}
+		})
+	}
+}
+
+// TestIterationsBounded: a file chooses its own iteration counts, and a few
+// bytes more ask for minutes of CPU, so each count is refused before anything
+// is derived with it. Each case is first built with the count the file had,
+// which works, then with one over the limit. (Without the bound these would
+// end, a second or so later, in ErrIncorrectPassword or a key.)
+func TestIterationsBounded(t *testing.T) {
+	marshal := func(v any) []byte {
+		t.Helper()
+		der, err := asn1.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
+	for _, tc := range []struct {
+		name string
+		n    int // the count the file has
+		try  func(n int) error
+	}{
+		{"MAC of modern.pfx", 2048, func(n int) error {
+			data, err := os.ReadFile(filepath.Join("testdata", "modern.pfx"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pdu pfxPDU
+			if err := unmarshal(data, &pdu); err != nil {
+				t.Fatal(err)
+			}
+			pdu.MacData.Iterations = n
+			_, _, err = Decode(marshal(pdu), "pfx-password")
+			return err
+		}},
+		{"PBKDF2 of key-encrypted.pem", 2048, func(n int) error {
+			var info encryptedPrivateKeyInfo
+			var p2 pbes2Params
+			var kp pbkdf2Params
+			if unmarshal(readPEM(t, "key-encrypted.pem").Bytes, &info) != nil ||
+				unmarshal(info.Algorithm.Parameters.FullBytes, &p2) != nil ||
+				unmarshal(p2.KeyDerivationFunc.Parameters.FullBytes, &kp) != nil {
+				t.Fatal("testdata: not PBES2")
+			}
+			kp.Iterations = n
+			p2.KeyDerivationFunc.Parameters = asn1.RawValue{FullBytes: marshal(kp)}
+			info.Algorithm.Parameters = asn1.RawValue{FullBytes: marshal(p2)}
+			_, err := DecryptPKCS8(marshal(info), "pem-password")
+			return err
+		}},
+		{"PKCS#12 key derivation of 3DES", 2048, func(n int) error {
+			pw := &password2{utf8: []byte("x"), bmp: bmpString("x"), maxIter: maxIterations}
+			_, _, err := pw.cipher(pkix.AlgorithmIdentifier{
+				Algorithm:  oidPBEWithSHA3KeyDES,
+				Parameters: asn1.RawValue{FullBytes: marshal(pbeParams{Salt: []byte("saltsalt"), Iterations: n})},
+			})
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.try(tc.n); err != nil {
+				t.Fatalf("%d iterations: %v", tc.n, err)
+			}
+			if err := tc.try(maxIterations + 1); !errors.Is(err, errTooManyIterations) {
+				t.Fatalf("%d iterations: %v, want errTooManyIterations", maxIterations+1, err)
 			}
 		})
 	}

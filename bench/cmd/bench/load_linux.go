@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/tokend/tokend/internal/bench/rawhttp"
+	"github.com/tokend/tokend/bench/rawhttp"
 )
 
 // loader drives all the connections of a run from one thread with epoll,

@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tokend/tokend/internal/bench/rawhttp"
+	"github.com/tokend/tokend/bench/rawhttp"
 )
 
 // faninResult is the refresh fan-in check: callers asking at once for a

@@ -3,7 +3,8 @@
 // answers without allocating, so that a benchmark measures the daemon
 // rather than its client (as wrk does). It speaks only what tokend answers:
 // a status line, headers, and a body framed by Content-Length or chunked
-// encoding.
+// encoding. It is benchmark tooling, not an API: it would be in
+// bench/internal/ if daemon's ServeToken benchmark did not import it too.
 package rawhttp
 
 import (

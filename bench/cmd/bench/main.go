@@ -1,4 +1,4 @@
-// Command bench measures tokend for `make bench` (scripts/bench.sh starts
+// Command bench measures tokend for `make bench` (bench/run.sh starts
 // the emulator, the daemon and the Azure CLI, then calls it):
 //
 //	bench cli -cmd 'token get=token get demo' -cmd 'floor=floor SOCKET demo' -out cli.json
@@ -32,9 +32,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokend/tokend/bench/rawhttp"
 	"github.com/tokend/tokend/client"
 	"github.com/tokend/tokend/client/wire"
-	"github.com/tokend/tokend/internal/bench/rawhttp"
 )
 
 func main() {

@@ -164,9 +164,9 @@ func (d *daemonProbe) threads() int64 {
 // than the daemon and the load generator: load from elsewhere (another
 // build, a test suite) makes a run's latencies say little about tokend.
 type cpuMeter struct {
-	pid              int
-	machine, ours    int64 // jiffies busy: all CPUs, the daemon and this process
-	machineAll, secs int64
+	pid           int
+	machine, ours int64 // jiffies busy: all CPUs, the daemon and this process
+	machineAll    int64 // jiffies in all, busy or not, of all CPUs
 }
 
 func newCPUMeter(pid int) *cpuMeter {

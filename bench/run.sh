@@ -6,12 +6,18 @@
 # Azure CLI in to the same emulator, then measures
 #   - whole `token get` processes against a floor program doing one HTTP GET
 #     over the same socket, and against cached `az account get-access-token`
-#     (commands interleaved, see internal/bench/cli.go);
-#   - the daemon under load over the socket and TCP (internal/bench), its
+#     (commands interleaved, see bench/cmd/bench/cli.go);
+#   - the daemon under load over the socket and TCP (bench/cmd/bench), its
 #     memory, goroutines and allocations, and refresh fan-in;
 #   - the server side alone (go test -bench ServeToken ./daemon);
 # prints a table with the targets of issue 9, and writes it all as JSON to
 # bench/results/latest.json (and a copy named after the commit).
+#
+# All of the benchmark is in bench/: this script; cmd/bench (the driver:
+# cli, run, report); cmd/floor and cmd/rawfloor (the yardsticks of `token
+# get`); rawhttp (the load generator's HTTP client, which the daemon's
+# ServeToken benchmark uses too); reference.md and reference.json (a full
+# run, committed); results/ (runs, not committed).
 #
 # Linux only (epoll, /proc, taskset). Needs go and the Debian packages
 # util-linux (taskset), jq and curl; for the Azure CLI row, azure-cli
@@ -66,7 +72,7 @@ wait_for() { # path
 
 say "build (CGO_ENABLED=${CGO_ENABLED:-0}, -trimpath)"
 bin=$tmp/bin
-CGO_ENABLED=${CGO_ENABLED:-0} go build -trimpath -o "$bin/" ./cmd/tokend ./cmd/token ./internal/bench ./internal/bench/floor ./internal/bench/rawfloor
+CGO_ENABLED=${CGO_ENABLED:-0} go build -trimpath -o "$bin/" ./cmd/tokend ./cmd/token ./bench/cmd/bench ./bench/cmd/floor ./bench/cmd/rawfloor
 
 say "emulator"
 "$bin/tokend" emulator --addr 127.0.0.1:0 --dir "$tmp/emulator" >"$tmp/emulator.out" 2>&1 &
