@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -270,20 +269,12 @@ func (h *harness) post(path string, body any) response {
 	return do(h.t, h.unix, req)
 }
 
-// claims decodes a JWT payload without verifying it (the emulator tests
+// claims decodes a JWT payload without verifying it (the emulator's tests
 // verify signatures).
 func claims(t testing.TB, jwt string) map[string]any {
 	t.Helper()
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWT: %d parts", len(parts))
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	c, err := entraemu.DecodeClaims(jwt)
 	if err != nil {
-		t.Fatal(err)
-	}
-	var c map[string]any
-	if err := json.Unmarshal(b, &c); err != nil {
 		t.Fatal(err)
 	}
 	return c

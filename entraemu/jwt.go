@@ -10,6 +10,8 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math"
 	"math/big"
 	"net/url"
@@ -255,4 +257,42 @@ func sanitize(s string) string {
 		s = s[:128] + "…"
 	}
 	return strings.ToValidUTF8(s, "?")
+}
+
+// Claims returns the claims of token if this emulator signed it (RS256 with
+// its key), else an error. It checks the signature only, not the expiry or
+// the audience: a test that got a token from code under test can see what
+// the emulator put in it, and that it came from here.
+func (e *Emulator) Claims(token string) (map[string]any, error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("entraemu: not a JWT (%d parts)", len(parts))
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil {
+		return nil, fmt.Errorf("entraemu: JWT signature: %w", err)
+	}
+	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	if err := rsa.VerifyPKCS1v15(&e.pki.signKey.PublicKey, crypto.SHA256, sum[:], sig); err != nil {
+		return nil, errors.New("entraemu: the token was not signed by this emulator")
+	}
+	return DecodeClaims(token)
+}
+
+// DecodeClaims returns the claims of a JWT without checking its signature
+// (Emulator.Claims checks it).
+func DecodeClaims(token string) (map[string]any, error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("entraemu: not a JWT (%d parts)", len(parts))
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return nil, fmt.Errorf("entraemu: JWT payload: %w", err)
+	}
+	var c map[string]any
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return nil, fmt.Errorf("entraemu: JWT payload: %w", err)
+	}
+	return c, nil
 }

@@ -2,8 +2,6 @@ package compattest
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -195,16 +193,8 @@ func cleanEnv() []string {
 // claims decodes a JWT's payload (the emulator's tests check signatures).
 func claims(t *testing.T, jwt string) map[string]any {
 	t.Helper()
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWT (%d parts)", len(parts))
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	c, err := entraemu.DecodeClaims(jwt)
 	if err != nil {
-		t.Fatal(err)
-	}
-	var c map[string]any
-	if err := json.Unmarshal(b, &c); err != nil {
 		t.Fatal(err)
 	}
 	return c
