@@ -13,6 +13,7 @@ import (
 
 	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/flow"
 	"github.com/tokend/tokend/internal/idp"
 )
 
@@ -30,13 +31,9 @@ import (
 // the daemon shutting down cancels the one in progress. A sign-in that does
 // not finish changes nothing.
 
-// Bounds of a sign-in (LoginRequest.TimeoutSeconds).
-const (
-	browserTimeout    = 10 * time.Minute // Entra's authorization codes live 10 minutes
-	deviceCodeTimeout = 15 * time.Minute // and its device codes 15
-	plainLoginTimeout = 2 * time.Minute
-	maxLoginTimeout   = time.Hour
-)
+// maxLoginTimeout bounds LoginRequest.TimeoutSeconds; each flow has its
+// default (flow.Flow.Timeout).
+const maxLoginTimeout = time.Hour
 
 // Why a sign-in was cancelled by the daemon.
 var (
@@ -44,8 +41,6 @@ var (
 	errLoggedOut  = errors.New("the profile was logged out")
 	errShutdown   = errors.New("tokend is shutting down")
 )
-
-func interactiveFlow(flow string) bool { return flow == "browser" || flow == "device-code" }
 
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	var req wire.LoginRequest
@@ -56,13 +51,13 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	timeout, err := checkLogin(p, req)
+	method, timeout, err := checkLogin(p, req)
 	if err != nil {
 		return err
 	}
-	interactive := interactiveFlow(p.cfg.Flow)
+	interactive := method.Interactive
 	if interactive && !strings.Contains(r.Header.Get("Accept"), wire.ContentTypeNDJSON) {
-		return newError(wire.CodeInvalidRequest, "profile %s signs in interactively (%s): run `%s`, or ask with Accept: %s", p.cfg.Name, p.cfg.Flow, loginCommand(p.cfg), wire.ContentTypeNDJSON)
+		return newError(wire.CodeInvalidRequest, "a %s sign-in needs someone to show it to: run `%s`, or ask with Accept: %s", method.Name, method.LoginCommand(p.cfg.Name), wire.ContentTypeNDJSON)
 	}
 	ctx, end, err := s.logins.begin(r.Context(), p.cfg.Name)
 	if err != nil {
@@ -73,6 +68,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 
 	lr := loginRequest(req)
+	lr.Method = method.Name
 	if !interactive {
 		t, err := s.login(ctx, p, lr)
 		if err != nil {
@@ -108,30 +104,35 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 }
 
 // checkLogin refuses a request that does not fit the profile, and returns
-// how long the sign-in may take.
-func checkLogin(p *profile, req wire.LoginRequest) (time.Duration, error) {
-	if req.Flow != "" && req.Flow != p.cfg.Flow {
-		return 0, newError(wire.CodeInvalidRequest, "profile %s signs in with flow %s, not %s: run `%s`", p.cfg.Name, p.cfg.Flow, req.Flow, loginCommand(p.cfg))
+// the sign-in method (the profile's flow, or another of its methods that
+// the request names) and how long the sign-in may take.
+func checkLogin(p *profile, req wire.LoginRequest) (flow.Flow, time.Duration, error) {
+	own := flow.Get(p.cfg.Flow)
+	method := own
+	if req.Flow != "" {
+		m, ok := flow.Lookup(flow.Name(req.Flow))
+		if !ok || !own.Allows(m.Name) {
+			var names []string
+			for _, m := range own.Methods() {
+				names = append(names, string(m.Name))
+			}
+			return flow.Flow{}, 0, newError(wire.CodeInvalidRequest, "profile %s (flow %s) signs in with %s, not %q: run `%s`", p.cfg.Name, own.Name, strings.Join(names, ", "), req.Flow, own.LoginCommand(p.cfg.Name))
+		}
+		method = m
 	}
 	if p.broken != nil {
-		return 0, newError(wire.CodeInvalidRequest, "profile %s cannot be used: %v", p.cfg.Name, p.broken)
+		return flow.Flow{}, 0, newError(wire.CodeInvalidRequest, "profile %s cannot be used: %v", p.cfg.Name, p.broken)
 	}
 	if _, err := base64.StdEncoding.DecodeString(req.Certificate); err != nil {
-		return 0, newError(wire.CodeInvalidRequest, "certificate: want the file's content in standard base64: %v", err)
+		return flow.Flow{}, 0, newError(wire.CodeInvalidRequest, "certificate: want the file's content in standard base64: %v", err)
 	}
 	if req.TimeoutSeconds < 0 || time.Duration(req.TimeoutSeconds)*time.Second > maxLoginTimeout {
-		return 0, newError(wire.CodeInvalidRequest, "timeout_seconds %d: want 0 (the default) up to %d", req.TimeoutSeconds, int(maxLoginTimeout/time.Second))
+		return flow.Flow{}, 0, newError(wire.CodeInvalidRequest, "timeout_seconds %d: want 0 (the default) up to %d", req.TimeoutSeconds, int(maxLoginTimeout/time.Second))
 	}
 	if req.TimeoutSeconds > 0 {
-		return time.Duration(req.TimeoutSeconds) * time.Second, nil
+		return method, time.Duration(req.TimeoutSeconds) * time.Second, nil
 	}
-	switch p.cfg.Flow {
-	case "browser":
-		return browserTimeout, nil
-	case "device-code":
-		return deviceCodeTimeout, nil
-	}
-	return plainLoginTimeout, nil
+	return method, method.Timeout, nil
 }
 
 func loginRequest(req wire.LoginRequest) idp.LoginRequest {
@@ -269,19 +270,24 @@ func loginError(ctx context.Context, p *profile, err error) error {
 
 // loginFix says what to do after a refused sign-in.
 func loginFix(p *config.Profile, ie *idp.Error) string {
-	cmd := "`" + loginCommand(p) + "`"
+	own := flow.Get(p.Flow)
+	cmd := "`" + own.LoginCommand(p.Name) + "`"
 	n := aadsts(ie)
 	switch {
 	case n == 50126:
 		return "check the user name and password, then run " + cmd + " again"
 	case n == 50076 || n == 50079 || n == 50158 || ie.Code == "interaction_required":
-		if !interactiveFlow(p.Flow) {
-			return fmt.Sprintf("the account needs multi-factor authentication, which flow %s cannot do: set flow = \"browser\" (or \"device-code\") in profiles.%s, restart tokend, then run `token login %s`", p.Flow, p.Name, p.Name)
+		if !own.Interactive {
+			return fmt.Sprintf("the account needs multi-factor authentication, which flow %s cannot do: run `%s` (or `%s`)", p.Flow,
+				flow.Get(flow.Browser).LoginCommand(p.Name), flow.Get(flow.DeviceCode).LoginCommand(p.Name))
 		}
 		return "run " + cmd + " and complete the multi-factor authentication"
 	case n == 65001 || ie.Code == "consent_required":
-		if !interactiveFlow(p.Flow) {
-			return fmt.Sprintf("ask an administrator to grant consent to application %s, or consent yourself by signing in once with flow = \"browser\"", p.ClientID)
+		if !own.Interactive {
+			if own.User {
+				return fmt.Sprintf("ask an administrator to grant consent to application %s, or consent yourself: run `%s`", p.ClientID, flow.Get(flow.Browser).LoginCommand(p.Name))
+			}
+			return fmt.Sprintf("ask an administrator to grant consent to application %s", p.ClientID)
 		}
 		return "run " + cmd + " and accept the consent prompt"
 	case ie.Code == "authorization_declined":
@@ -296,30 +302,8 @@ func loginFix(p *config.Profile, ie *idp.Error) string {
 		return "it came from a stale browser tab or a forged redirect; run " + cmd + " again and use only the page it opens"
 	case ie.Code == "timeout":
 		return "run " + cmd + " again (--timeout waits longer)"
-	case p.Flow == "refresh-token" && ie.Code == "invalid_grant":
+	case p.Flow == flow.RefreshToken && ie.Code == "invalid_grant":
 		return "the refresh token is invalid, expired, revoked or for another client: get a new one and pipe it to " + cmd
 	}
 	return "run " + cmd
-}
-
-// loginCommand is the command that signs profile p in.
-func loginCommand(p *config.Profile) string {
-	base := "token login " + p.Name
-	switch p.Flow {
-	case "browser":
-		return base + " --browser"
-	case "device-code":
-		return base + " --device-code"
-	case "password":
-		return base + " --username USER --password-stdin"
-	case "refresh-token":
-		return base + " --refresh-token-stdin"
-	case "client-secret":
-		return base + " --client-secret-stdin"
-	case "client-certificate":
-		return base + " --certificate FILE"
-	case "azure-cli":
-		return "az login && " + base
-	}
-	return base
 }

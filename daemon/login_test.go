@@ -23,6 +23,7 @@ import (
 	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/entra"
+	"github.com/tokend/tokend/internal/flow"
 	"github.com/tokend/tokend/internal/idp"
 	"github.com/tokend/tokend/store"
 )
@@ -264,6 +265,29 @@ func TestLoginStreams(t *testing.T) {
 			t.Fatalf("last event = %+v", last)
 		}
 	})
+	t.Run("another method of the profile", func(t *testing.T) {
+		// A browser profile signed in with a password (no stream: the
+		// method decides), then with a device code.
+		resp := h.login(testContext(t), wire.LoginRequest{Profile: "web", Flow: "password", Username: entraemu.SecondUsername, Password: entraemu.Password}, false)
+		var r wire.LoginResult
+		if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&r) != nil || r.Account != entraemu.SecondUsername {
+			t.Fatalf("password sign-in of a browser profile: %d %+v", resp.StatusCode, r)
+		}
+		ev := readEvents(t, h.login(testContext(t), wire.LoginRequest{Profile: "web", Flow: "device-code"}, true))
+		first := ev.next()
+		if first.Event != wire.EventDeviceCode {
+			t.Fatalf("first event = %+v", first)
+		}
+		if err := h.em.ApproveDeviceCode(first.UserCode, entraemu.Username); err != nil {
+			t.Fatal(err)
+		}
+		if last := ev.next(); last.Event != wire.EventSignedIn || last.Result.Account != entraemu.Username {
+			t.Fatalf("last event = %+v", last)
+		}
+		if st := h.profileStatus("web"); st.State != wire.StateReady || st.Account != entraemu.Username || st.Flow != "browser" {
+			t.Errorf("status after a device-code sign-in of a browser profile = %+v", st)
+		}
+	})
 	t.Run("plain flows answer JSON", func(t *testing.T) {
 		resp := h.login(testContext(t), wire.LoginRequest{Profile: "app", ClientSecret: entraemu.ClientSecret}, true)
 		var r wire.LoginResult
@@ -284,7 +308,9 @@ func TestLoginRefused(t *testing.T) {
 		desc   string
 	}{
 		{"interactive without a stream", wire.LoginRequest{Profile: "web"}, false, 400, wire.CodeInvalidRequest, "run `token login web --browser`"},
-		{"another flow", wire.LoginRequest{Profile: "web", Flow: "device-code"}, true, 400, wire.CodeInvalidRequest, "profile web signs in with flow browser, not device-code: run `token login web --browser`"},
+		{"a method the profile does not have", wire.LoginRequest{Profile: "web", Flow: "client-secret"}, true, 400, wire.CodeInvalidRequest,
+			"profile web (flow browser) signs in with browser, device-code, password, refresh-token, not \"client-secret\": run `token login web --browser`"},
+		{"an unknown method", wire.LoginRequest{Profile: "web", Flow: "carrier-pigeon"}, true, 400, wire.CodeInvalidRequest, `not "carrier-pigeon"`},
 		{"negative timeout", wire.LoginRequest{Profile: "dev", TimeoutSeconds: -1}, true, 400, wire.CodeInvalidRequest, "timeout_seconds -1"},
 		{"timeout over an hour", wire.LoginRequest{Profile: "dev", TimeoutSeconds: 3601}, true, 400, wire.CodeInvalidRequest, "timeout_seconds 3601"},
 		{"unknown profile", wire.LoginRequest{Profile: "nope"}, true, 404, wire.CodeUnknownProfile, `no profile "nope"`},
@@ -381,9 +407,9 @@ func (h *loginHarness) profileStatus(name string) wire.ProfileStatus {
 
 // TestLoginFix: every refused sign-in says, in one line, what to do.
 func TestLoginFix(t *testing.T) {
-	prof := func(flow string) *profile { return newProfile(&config.Profile{Name: "p", Flow: flow, ClientID: "cid"}) }
+	prof := func(f flow.Name) *profile { return newProfile(&config.Profile{Name: "p", Flow: f, ClientID: "cid"}) }
 	for _, tc := range []struct {
-		flow string
+		flow flow.Name
 		err  error
 		code string
 		want string
@@ -391,9 +417,10 @@ func TestLoginFix(t *testing.T) {
 		{"password", &idp.Error{Code: "invalid_grant", Description: "AADSTS50126: Error validating credentials.", LoginNeeded: true}, wire.CodeLoginRequired,
 			"sign-in to p failed (AADSTS50126: Error validating credentials): check the user name and password, then run `token login p --username USER --password-stdin` again"},
 		{"password", &idp.Error{Code: "interaction_required", Description: "AADSTS50076: Due to a configuration change", LoginNeeded: true}, wire.CodeLoginRequired,
-			`set flow = "browser" (or "device-code") in profiles.p, restart tokend, then run ` + "`token login p`"},
+			"which flow password cannot do: run `token login p --browser` (or `token login p --device-code`)"},
 		{"browser", &idp.Error{Code: "interaction_required", Description: "AADSTS50076: x"}, wire.CodeLoginRequired, "run `token login p --browser` and complete the multi-factor authentication"},
-		{"password", &idp.Error{Code: "invalid_grant", Description: "AADSTS65001: The user or administrator has not consented"}, wire.CodeLoginRequired, "ask an administrator to grant consent to application cid"},
+		{"password", &idp.Error{Code: "invalid_grant", Description: "AADSTS65001: The user or administrator has not consented"}, wire.CodeLoginRequired, "ask an administrator to grant consent to application cid, or consent yourself: run `token login p --browser`"},
+		{"client-secret", &idp.Error{Code: "invalid_grant", Description: "AADSTS65001: x"}, wire.CodeLoginRequired, "ask an administrator to grant consent to application cid"},
 		{"device-code", &idp.Error{Code: "invalid_grant", Description: "AADSTS65001: x"}, wire.CodeLoginRequired, "run `token login p --device-code` and accept the consent prompt"},
 		{"browser", &idp.Error{Code: "access_denied", Description: "AADSTS65004: User declined"}, wire.CodeLoginRequired, "the sign-in was cancelled in the browser; run `token login p --browser` to try again"},
 		{"device-code", &idp.Error{Code: "authorization_declined", Description: "AADSTS65004: User declined"}, wire.CodeLoginRequired, "the code was declined on the sign-in page; run `token login p --device-code` to try again"},

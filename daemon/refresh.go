@@ -14,6 +14,7 @@ import (
 
 	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/flow"
 	"github.com/tokend/tokend/internal/idp"
 )
 
@@ -571,7 +572,7 @@ func (s *Server) forget(p *profile) {
 func (p *profile) status(now time.Time) wire.ProfileStatus {
 	st := wire.ProfileStatus{
 		Name:   p.cfg.Name,
-		Flow:   p.cfg.Flow,
+		Flow:   string(p.cfg.Flow),
 		State:  wire.StateReady,
 		Scopes: p.cfg.Scopes,
 		Counters: wire.Counters{
@@ -661,5 +662,5 @@ func unix(t time.Time) int64 {
 	return t.Unix()
 }
 
-// loginHint is the command that signs a profile in (login.go).
-func loginHint(p *config.Profile) string { return loginCommand(p) }
+// loginHint is the command that signs a profile in.
+func loginHint(p *config.Profile) string { return flow.Get(p.Flow).LoginCommand(p.Name) }

@@ -107,8 +107,10 @@ type Counters struct {
 // profile's flow are used.
 type LoginRequest struct {
 	Profile string `json:"profile"`
-	// Flow, if set, is the sign-in the caller means (one of the config's
-	// flow names); the daemon refuses it when the profile's flow differs.
+	// Flow, if set, is the sign-in method: the profile's flow, or another
+	// of its methods (any user flow signs in a profile of a user flow:
+	// browser, device-code, password, refresh-token). Empty: the profile's
+	// flow.
 	Flow         string `json:"flow,omitempty"`
 	Username     string `json:"username,omitempty"` // password flow; browser flow: the account to preselect
 	Password     string `json:"password,omitempty"`

@@ -16,6 +16,7 @@ import (
 	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/entra"
+	"github.com/tokend/tokend/internal/flow"
 )
 
 // doctor checks one profile from end to end and says, step by step, what
@@ -197,12 +198,12 @@ func (d *doctorRun) checkWorkspace(ctx context.Context, c *client.Client, p *con
 }
 
 func describeProfile(p *config.Profile) string {
-	parts := []string{p.Name, "flow " + p.Flow}
+	parts := []string{p.Name, "flow " + string(p.Flow)}
 	if p.ClientID != "" {
 		parts = append(parts, "client "+p.ClientID)
 	}
 	switch p.Flow {
-	case "azure-cli", "managed-identity":
+	case flow.AzureCLI, flow.ManagedIdentity:
 	default:
 		if p.NeedsTenant() {
 			parts = append(parts, "tenant from "+p.DatabricksHost)

@@ -46,7 +46,7 @@ func TestAuthorityErrors(t *testing.T) {
 		{"not https", `authority = "http://h/t"`, "want https://HOST/TENANT"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse("c.toml", []byte("[profiles.p]\nflow = \"browser\"\nclient_id = \"c\"\n"+tc.profile+"\n"))
+			_, err := Parse("c.toml", []byte("[profiles.p]\nflow = \"client-secret\"\nclient_id = \"c\"\n"+tc.profile+"\n"))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
+	"github.com/tokend/tokend/internal/flow"
 )
 
 // DatabricksScope is the default scope: the Azure Databricks resource. The
@@ -28,11 +29,17 @@ import (
 // China clouds.
 const DatabricksScope = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default"
 
-// Flows are the sign-in flows a profile can name.
-var Flows = []string{
-	"browser", "device-code", "password", "refresh-token", "client-secret",
-	"client-certificate", "azure-cli", "managed-identity", "workload-identity",
-}
+// AzureCLIClientID is the Azure CLI's public client, the default client_id
+// of the user flows: the Azure SDKs' interactive credentials default to it
+// too (azidentity's developerSignOnClientID), and signing in with it needs
+// no app registration. A tenant's Conditional Access may block it; then
+// register an app and set client_id.
+const AzureCLIClientID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+
+// UserTenant is the default tenant of the user flows without tenant,
+// authority or databricks_host: the account's home tenant, as `az login`
+// signs in.
+const UserTenant = "organizations"
 
 // Stores are the secret store backends.
 var Stores = []string{"keyring", "file", "memory"}
@@ -58,16 +65,16 @@ type Daemon struct {
 
 // Profile is one identity and the scopes asked for it.
 type Profile struct {
-	Name                     string   `toml:"-"`
-	Flow                     string   `toml:"flow"`
-	Tenant                   string   `toml:"tenant"`
-	ClientID                 string   `toml:"client_id"`
-	Scopes                   []string `toml:"scopes"`
-	Cloud                    string   `toml:"cloud"`
-	Authority                string   `toml:"authority"`
-	CAFile                   string   `toml:"ca_file"`
-	DatabricksHost           string   `toml:"databricks_host"`
-	AzureWorkspaceResourceID string   `toml:"azure_workspace_resource_id"`
+	Name                     string    `toml:"-"`
+	Flow                     flow.Name `toml:"flow"`
+	Tenant                   string    `toml:"tenant"`
+	ClientID                 string    `toml:"client_id"`
+	Scopes                   []string  `toml:"scopes"`
+	Cloud                    string    `toml:"cloud"`
+	Authority                string    `toml:"authority"`
+	CAFile                   string    `toml:"ca_file"`
+	DatabricksHost           string    `toml:"databricks_host"`
+	AzureWorkspaceResourceID string    `toml:"azure_workspace_resource_id"`
 
 	// SendX5C (client-certificate) sends the certificate chain with each
 	// assertion, for subject name and issuer authentication.
@@ -247,10 +254,11 @@ func (p *Profile) normalize() error {
 		return errors.New("profile names are 1–64 letters, digits, '.', '_' or '-'")
 	}
 	if p.Flow == "" {
-		return fmt.Errorf("flow is required: one of %s", strings.Join(Flows, ", "))
+		return fmt.Errorf("flow is required: one of %s", strings.Join(flow.Names(), ", "))
 	}
-	if !slices.Contains(Flows, p.Flow) {
-		return fmt.Errorf("flow %q: want one of %s", p.Flow, strings.Join(Flows, ", "))
+	f, ok := flow.Lookup(p.Flow)
+	if !ok {
+		return fmt.Errorf("flow %q: want one of %s", p.Flow, strings.Join(flow.Names(), ", "))
 	}
 	if len(p.Scopes) == 0 {
 		p.Scopes = []string{DatabricksScope}
@@ -286,11 +294,16 @@ func (p *Profile) normalize() error {
 	if err := p.normalizeServiceKeys(); err != nil {
 		return err
 	}
-	needsApp := p.Flow != "azure-cli" && p.Flow != "managed-identity"
-	if needsApp && p.ClientID == "" {
-		return fmt.Errorf("flow %s needs client_id", p.Flow)
+	if f.User && p.ClientID == "" {
+		p.ClientID = AzureCLIClientID
 	}
-	if needsApp && p.NeedsTenant() && p.DatabricksHost == "" {
+	if f.User && p.NeedsTenant() && p.DatabricksHost == "" {
+		p.Tenant = UserTenant
+	}
+	if f.App && p.ClientID == "" {
+		return fmt.Errorf("flow %s needs client_id: the application (client) id of the app registration in Entra ID", p.Flow)
+	}
+	if f.App && p.NeedsTenant() && p.DatabricksHost == "" {
 		return errors.New("set tenant (or authority, or databricks_host to discover it)")
 	}
 	return nil
@@ -305,21 +318,21 @@ var workspaceResourceID = sync.OnceValue(func() *regexp.Regexp {
 // normalizeServiceKeys checks the keys that belong to one flow each, and
 // the workspace resource id.
 func (p *Profile) normalizeServiceKeys() error {
-	only := func(key string, set bool, flow string) error {
-		if set && p.Flow != flow {
-			return fmt.Errorf("%s applies to flow %s only (this profile's flow is %s)", key, flow, p.Flow)
+	only := func(key string, set bool, f flow.Name) error {
+		if set && p.Flow != f {
+			return fmt.Errorf("%s applies to flow %s only (this profile's flow is %s)", key, f, p.Flow)
 		}
 		return nil
 	}
 	if err := errors.Join(
-		only("send_x5c", p.SendX5C, "client-certificate"),
-		only("managed_identity_resource_id", p.ManagedIdentityResourceID != "", "managed-identity"),
-		only("managed_identity_object_id", p.ManagedIdentityObjectID != "", "managed-identity"),
-		only("federated_token_file", p.FederatedTokenFile != "", "workload-identity"),
+		only("send_x5c", p.SendX5C, flow.ClientCertificate),
+		only("managed_identity_resource_id", p.ManagedIdentityResourceID != "", flow.ManagedIdentity),
+		only("managed_identity_object_id", p.ManagedIdentityObjectID != "", flow.ManagedIdentity),
+		only("federated_token_file", p.FederatedTokenFile != "", flow.WorkloadIdentity),
 	); err != nil {
 		return err
 	}
-	if p.Flow == "managed-identity" {
+	if p.Flow == flow.ManagedIdentity {
 		n := 0
 		for _, v := range []string{p.ClientID, p.ManagedIdentityResourceID, p.ManagedIdentityObjectID} {
 			if v != "" {

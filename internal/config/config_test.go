@@ -63,8 +63,9 @@ func TestParseErrors(t *testing.T) {
 		{"syntax", "[daemon\n", "config.toml:1"},
 		{"bad flow", "[profiles.a]\nflow = \"magic\"\nclient_id=\"c\"\ntenant=\"t\"\n", `flow "magic"`},
 		{"no flow", "[profiles.a]\ntenant=\"t\"\n", "flow is required"},
-		{"no client", "[profiles.a]\nflow = \"password\"\ntenant=\"t\"\n", "needs client_id"},
-		{"no tenant", "[profiles.a]\nflow = \"password\"\nclient_id=\"c\"\n", "set tenant"},
+		{"no client", "[profiles.a]\nflow = \"client-secret\"\ntenant=\"t\"\n", "needs client_id: the application (client) id"},
+		{"no tenant", "[profiles.a]\nflow = \"client-certificate\"\nclient_id=\"c\"\n", "set tenant"},
+		{"no client for workload identity", "[profiles.a]\nflow = \"workload-identity\"\ntenant=\"t\"\n", "needs client_id"},
 		{"bad cloud", "[profiles.a]\nflow = \"azure-cli\"\ncloud=\"mars\"\n", `cloud "mars"`},
 		{"http authority", "[profiles.a]\nflow = \"password\"\nclient_id=\"c\"\nauthority=\"http://x/t\"\n", "want https://HOST/TENANT"},
 		{"public http", "[daemon]\nhttp = \"0.0.0.0:8080\"\n", "not a loopback address"},
@@ -151,5 +152,36 @@ func TestExampleConfig(t *testing.T) {
 	}
 	if len(c.Profiles) != 7 || c.DefaultProfile != "dbx" {
 		t.Fatalf("example = %+v", c)
+	}
+}
+
+// A user profile needs no app registration and no tenant: it signs in with
+// the Azure CLI's public client at the account's home tenant, as az login
+// and the Azure SDKs' interactive credentials do. With databricks_host, the
+// tenant is left to discovery; a client_id or tenant given is kept.
+func TestUserFlowDefaults(t *testing.T) {
+	c, err := Parse("c.toml", []byte(`
+[profiles.a]
+flow = "device-code"
+[profiles.b]
+flow = "browser"
+databricks_host = "https://adb-1.2.azuredatabricks.net"
+[profiles.c]
+flow = "password"
+client_id = "11111111-1111-1111-1111-111111111111"
+tenant = "contoso.onmicrosoft.com"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b, cc := c.Profiles["a"], c.Profiles["b"], c.Profiles["c"]
+	if a.ClientID != AzureCLIClientID || a.Tenant != "organizations" || a.AuthorityURL() != "https://login.microsoftonline.com/organizations" {
+		t.Errorf("a: client %q tenant %q authority %q", a.ClientID, a.Tenant, a.AuthorityURL())
+	}
+	if b.ClientID != AzureCLIClientID || !b.NeedsTenant() {
+		t.Errorf("b: client %q, tenant %q (want it discovered from the workspace)", b.ClientID, b.Tenant)
+	}
+	if cc.ClientID != "11111111-1111-1111-1111-111111111111" || cc.Tenant != "contoso.onmicrosoft.com" {
+		t.Errorf("c: %q %q", cc.ClientID, cc.Tenant)
 	}
 }

@@ -11,19 +11,19 @@ import (
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
 
+	"github.com/tokend/tokend/internal/flow"
 	"github.com/tokend/tokend/internal/idp"
 )
 
-// browserFlow is a person signing in in a web browser: the authorization
+// loginBrowser signs a person in in a web browser: the authorization
 // code flow with PKCE (S256) and a verified state, redirected to a loopback
 // server on a random port (MSAL's AcquireTokenInteractive). The daemon
 // opens no browser: the sign-in URL goes to the client through
 // LoginRequest.Interact, and the client opens it.
-type browserFlow struct{ *userFlow }
 
-func (f *browserFlow) login(ctx context.Context, req idp.LoginRequest) (idp.Token, error) {
+func (f *userFlow) loginBrowser(ctx context.Context, req idp.LoginRequest) (idp.Token, error) {
 	if req.Interact == nil {
-		return idp.Token{}, fmt.Errorf("profile %s signs in in a browser: run `token login %s --browser`", f.s.profile.Name, f.s.profile.Name)
+		return idp.Token{}, fmt.Errorf("a browser sign-in needs someone to show the page to: run `%s`", flow.Get(flow.Browser).LoginCommand(f.s.profile.Name))
 	}
 	app, c, err := f.scratch(nil)
 	if err != nil {
@@ -42,7 +42,7 @@ func (f *browserFlow) login(ctx context.Context, req idp.LoginRequest) (idp.Toke
 	if err != nil {
 		return idp.Token{}, browserError(ctx, err)
 	}
-	if err := f.commit(ctx, c); err != nil {
+	if err := f.commit(ctx, c, req.Method); err != nil {
 		return idp.Token{}, err
 	}
 	return userToken(r), nil

@@ -18,6 +18,7 @@ import (
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
+	"github.com/tokend/tokend/internal/flow"
 	"github.com/tokend/tokend/internal/idp"
 	"github.com/tokend/tokend/internal/pkcs12"
 )
@@ -98,7 +99,7 @@ func (f *certificateFlow) login(ctx context.Context, req idp.LoginRequest) (idp.
 
 func (f *certificateFlow) token(ctx context.Context, scopes []string) (idp.Token, error) {
 	name := f.s.profile.Name
-	blob, err := f.s.secret(ctx, keyClientCertificate, "run `token login "+name+" --certificate FILE`")
+	blob, err := f.s.secret(ctx, keyClientCertificate, "run `"+flow.Get(flow.ClientCertificate).LoginCommand(name)+"`")
 	if err != nil {
 		return idp.Token{}, err
 	}

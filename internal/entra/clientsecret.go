@@ -8,6 +8,7 @@ import (
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
+	"github.com/tokend/tokend/internal/flow"
 	"github.com/tokend/tokend/internal/idp"
 )
 
@@ -62,7 +63,7 @@ func (f *clientSecretFlow) login(ctx context.Context, req idp.LoginRequest) (idp
 }
 
 func (f *clientSecretFlow) token(ctx context.Context, scopes []string) (idp.Token, error) {
-	secret, err := f.s.secret(ctx, keyClientSecret, "run `token login "+f.s.profile.Name+" --client-secret-stdin`")
+	secret, err := f.s.secret(ctx, keyClientSecret, "run `"+flow.Get(flow.ClientSecret).LoginCommand(f.s.profile.Name)+"`")
 	if err != nil {
 		return idp.Token{}, err
 	}

@@ -9,18 +9,18 @@ import (
 
 	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
 
+	"github.com/tokend/tokend/internal/flow"
 	"github.com/tokend/tokend/internal/idp"
 )
 
-// deviceCodeFlow is a person signing in on another device (OAuth device
+// loginDeviceCode signs a person in on another device (OAuth device
 // authorization grant): the identity provider's message, with its code and
 // page, goes to the client through LoginRequest.Interact, and MSAL polls
 // until the person has entered the code, declined, or the code expired.
-type deviceCodeFlow struct{ *userFlow }
 
-func (f *deviceCodeFlow) login(ctx context.Context, req idp.LoginRequest) (idp.Token, error) {
+func (f *userFlow) loginDeviceCode(ctx context.Context, req idp.LoginRequest) (idp.Token, error) {
 	if req.Interact == nil {
-		return idp.Token{}, fmt.Errorf("profile %s signs in with a device code: run `token login %s --device-code`", f.s.profile.Name, f.s.profile.Name)
+		return idp.Token{}, fmt.Errorf("a device code sign-in needs someone to show the code to: run `%s`", flow.Get(flow.DeviceCode).LoginCommand(f.s.profile.Name))
 	}
 	app, c, err := f.scratch(nil)
 	if err != nil {
@@ -40,7 +40,7 @@ func (f *deviceCodeFlow) login(ctx context.Context, req idp.LoginRequest) (idp.T
 	if err != nil {
 		return idp.Token{}, deviceCodeError(ctx, err)
 	}
-	if err := f.commit(ctx, c); err != nil {
+	if err := f.commit(ctx, c, req.Method); err != nil {
 		return idp.Token{}, err
 	}
 	return userToken(r), nil

@@ -100,14 +100,14 @@ func quoteShort(s string) string {
 // run in parallel) orders the tenant's one write before every use of it.
 type discoveringFlow struct {
 	s     *Source
-	build func(*Source) (flow, error)
+	build func(*Source) (provider, error)
 
 	mu    sync.Mutex
-	inner flow
+	inner provider
 }
 
 // ready returns the real flow, discovering the tenant first if need be.
-func (f *discoveringFlow) ready(ctx context.Context) (flow, error) {
+func (f *discoveringFlow) ready(ctx context.Context) (provider, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.inner != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/flow"
 	"github.com/tokend/tokend/internal/idp"
 	"github.com/tokend/tokend/store"
 )
@@ -116,7 +117,7 @@ func TestSignInChecksTheStoreFirst(t *testing.T) {
 	em := startEmulator(t)
 	certPEM, keyPEM := em.ClientCertificate()
 	for _, tc := range []struct {
-		flow string
+		flow flow.Name
 		req  idp.LoginRequest
 	}{
 		{"browser", idp.LoginRequest{}},
@@ -126,7 +127,7 @@ func TestSignInChecksTheStoreFirst(t *testing.T) {
 		{"client-secret", idp.LoginRequest{ClientSecret: entraemu.ClientSecret}},
 		{"client-certificate", idp.LoginRequest{Certificate: append(certPEM, keyPEM...)}},
 	} {
-		t.Run(tc.flow, func(t *testing.T) {
+		t.Run(string(tc.flow), func(t *testing.T) {
 			p := userProfile(em, tc.flow)
 			if tc.flow == "client-secret" || tc.flow == "client-certificate" {
 				p.ClientID = entraemu.ConfidentialClientID

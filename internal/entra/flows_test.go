@@ -16,6 +16,7 @@ import (
 
 	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/flow"
 	"github.com/tokend/tokend/internal/idp"
 	"github.com/tokend/tokend/store"
 )
@@ -52,8 +53,8 @@ func startEmulator(t *testing.T) *entraemu.Emulator {
 	return em
 }
 
-func userProfile(em *entraemu.Emulator, flow string) *config.Profile {
-	return &config.Profile{Name: "p", Flow: flow, ClientID: entraemu.PublicClientID, Authority: em.Authority(),
+func userProfile(em *entraemu.Emulator, f flow.Name) *config.Profile {
+	return &config.Profile{Name: "p", Flow: f, ClientID: entraemu.PublicClientID, Authority: em.Authority(),
 		Scopes: []string{config.DatabricksScope}, Cloud: "public"}
 }
 

@@ -10,13 +10,12 @@ import (
 	"github.com/tokend/tokend/internal/idp"
 )
 
-// passwordFlow is a user signing in with username and password (resource
+// loginPassword signs a user in with username and password (resource
 // owner password credentials). Like every user flow it signs in on a scratch
 // cache that replaces the profile's only on success, so a wrong password
 // changes nothing and a sign-in as another user replaces the old account.
-type passwordFlow struct{ *userFlow }
 
-func (f *passwordFlow) login(ctx context.Context, req idp.LoginRequest) (idp.Token, error) {
+func (f *userFlow) loginPassword(ctx context.Context, req idp.LoginRequest) (idp.Token, error) {
 	if req.Username == "" || req.Password == "" {
 		return idp.Token{}, errors.New("username and password are required: `token login PROFILE --username USER --password-stdin`")
 	}
@@ -34,7 +33,7 @@ func (f *passwordFlow) login(ctx context.Context, req idp.LoginRequest) (idp.Tok
 	if err != nil {
 		return idp.Token{}, err
 	}
-	if err := f.commit(ctx, c); err != nil {
+	if err := f.commit(ctx, c, req.Method); err != nil {
 		return idp.Token{}, err
 	}
 	return userToken(r), nil

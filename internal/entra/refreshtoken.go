@@ -13,7 +13,7 @@ import (
 	"github.com/tokend/tokend/internal/idp"
 )
 
-// refreshTokenFlow imports a refresh token the person obtained elsewhere
+// loginRefreshToken (below) imports a refresh token the person obtained elsewhere
 // (another tool, a script that ran the authorization code flow by hand).
 //
 // MSAL Go has no call that redeems a raw refresh token, so the token is
@@ -27,7 +27,6 @@ import (
 // From then on the profile is like any other user profile: MSAL redeems and
 // rotates its refresh token, and every rotation is persisted. The imported
 // token itself is never stored.
-type refreshTokenFlow struct{ *userFlow }
 
 // importAccount is the home account id of the placeholder account.
 const importAccount = "tokend-import.placeholder"
@@ -35,7 +34,7 @@ const importAccount = "tokend-import.placeholder"
 // maxRefreshToken bounds an imported refresh token (Entra's are a few KB).
 const maxRefreshToken = 32 << 10
 
-func (f *refreshTokenFlow) login(ctx context.Context, req idp.LoginRequest) (idp.Token, error) {
+func (f *userFlow) loginRefreshToken(ctx context.Context, req idp.LoginRequest) (idp.Token, error) {
 	rt, err := checkRefreshToken(req.RefreshToken)
 	if err != nil {
 		return idp.Token{}, fmt.Errorf("%w: pipe one to `token login %s --refresh-token-stdin`", err, f.s.profile.Name)
@@ -55,7 +54,7 @@ func (f *refreshTokenFlow) login(ctx context.Context, req idp.LoginRequest) (idp
 	if err := app.RemoveAccount(ctx, placeholder); err != nil {
 		return idp.Token{}, fmt.Errorf("drop the imported refresh token: %w", err)
 	}
-	if err := f.commit(ctx, c); err != nil {
+	if err := f.commit(ctx, c, req.Method); err != nil {
 		return idp.Token{}, err
 	}
 	return userToken(r), nil

@@ -21,6 +21,7 @@ import (
 
 	"github.com/tokend/tokend/internal/clock"
 	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/flow"
 	"github.com/tokend/tokend/internal/idp"
 	"github.com/tokend/tokend/store"
 )
@@ -47,14 +48,15 @@ type Options struct {
 type Source struct {
 	profile *config.Profile
 	opts    Options
-	flow    flow
+	flow    provider
 	mu      sync.Mutex // one MSAL call per profile at a time: one writer of refresh tokens
 	cache   *msalCache // the MSAL cache of flows that keep one (see newCache)
 	corrupt error      // set when the stored cache could not be read; cleared by login
 }
 
-// flow is one way of signing in. Every flow tokend supports implements it.
-type flow interface {
+// provider is one way of getting tokens: every flow of the table
+// (internal/flow) has one, built by builders.
+type provider interface {
 	// login runs the interactive or credential step and returns a first token
 	// for the profile's scopes.
 	login(ctx context.Context, req idp.LoginRequest) (idp.Token, error)
@@ -64,6 +66,33 @@ type flow interface {
 	// forget drops in-memory state (after logout).
 	forget()
 }
+
+var (
+	_ provider = (*userFlow)(nil)
+	_ provider = (*clientSecretFlow)(nil)
+	_ provider = (*certificateFlow)(nil)
+	_ provider = (*azureCLIFlow)(nil)
+	_ provider = (*managedIdentityFlow)(nil)
+	_ provider = (*workloadIdentityFlow)(nil)
+	_ provider = (*discoveringFlow)(nil)
+)
+
+// builders make the provider of each flow; TestEveryFlowHasABuilder checks
+// that the table has no flow without one. The user flows share one: any of
+// their sign-in methods can sign in any user profile (userFlow.login).
+var builders = map[flow.Name]func(*Source) (provider, error){
+	flow.Browser:           newUserProvider,
+	flow.DeviceCode:        newUserProvider,
+	flow.Password:          newUserProvider,
+	flow.RefreshToken:      newUserProvider,
+	flow.ClientSecret:      func(s *Source) (provider, error) { return &clientSecretFlow{s: s}, nil },
+	flow.ClientCertificate: func(s *Source) (provider, error) { return &certificateFlow{s: s}, nil },
+	flow.AzureCLI:          func(s *Source) (provider, error) { return &azureCLIFlow{s: s}, nil },
+	flow.ManagedIdentity:   func(s *Source) (provider, error) { return newManagedIdentityFlow(s) },
+	flow.WorkloadIdentity:  func(s *Source) (provider, error) { return newWorkloadIdentityFlow(s) },
+}
+
+func newUserProvider(s *Source) (provider, error) { return newUserFlow(s) }
 
 // New returns the Source of a profile.
 func New(p *config.Profile, opts Options) (*Source, error) {
@@ -81,11 +110,11 @@ func New(p *config.Profile, opts Options) (*Source, error) {
 		opts.HTTPClient = hc
 	}
 	s := &Source{profile: p, opts: opts}
-	build := flowBuilder(p.Flow)
+	build := builders[p.Flow]
 	if build == nil {
-		return nil, fmt.Errorf("profile %s: flow %q is not available in this build yet", p.Name, p.Flow)
+		return nil, fmt.Errorf("profile %s: flow %q is not available in this build", p.Name, p.Flow)
 	}
-	if p.NeedsTenant() && p.DatabricksHost != "" && p.Flow != "azure-cli" && p.Flow != "managed-identity" {
+	if p.NeedsTenant() && p.DatabricksHost != "" && p.Flow != flow.AzureCLI && p.Flow != flow.ManagedIdentity {
 		// The tenant comes from the workspace, on first use, into a copy
 		// of the profile that this Source owns.
 		own := *p
@@ -101,50 +130,14 @@ func New(p *config.Profile, opts Options) (*Source, error) {
 	return s, nil
 }
 
-// flowBuilder returns the constructor of a flow, nil for a flow this build
-// does not have.
-func flowBuilder(name string) func(*Source) (flow, error) {
-	user := func(wrap func(*userFlow) flow) func(*Source) (flow, error) {
-		return func(s *Source) (flow, error) {
-			uf, err := newUserFlow(s)
-			if err != nil {
-				return nil, err
-			}
-			return wrap(uf), nil
-		}
-	}
-	switch name {
-	case "client-secret":
-		return func(s *Source) (flow, error) { return &clientSecretFlow{s: s}, nil }
-	case "password":
-		return user(func(uf *userFlow) flow { return &passwordFlow{uf} })
-	case "browser":
-		return user(func(uf *userFlow) flow { return &browserFlow{uf} })
-	case "device-code":
-		return user(func(uf *userFlow) flow { return &deviceCodeFlow{uf} })
-	case "refresh-token":
-		return user(func(uf *userFlow) flow { return &refreshTokenFlow{uf} })
-	case "client-certificate":
-		return func(s *Source) (flow, error) { return &certificateFlow{s: s}, nil }
-	case "azure-cli":
-		return func(s *Source) (flow, error) { return &azureCLIFlow{s: s}, nil }
-	case "managed-identity":
-		return func(s *Source) (flow, error) { return newManagedIdentityFlow(s) }
-	case "workload-identity":
-		return func(s *Source) (flow, error) { return newWorkloadIdentityFlow(s) }
-	}
-	return nil
-}
-
-// refreshTokenFlows keep a refresh token: their calls are serialized per
-// profile, so that one redemption at a time rotates it and one write at a
-// time stores it. The other flows present a credential and run in parallel,
-// so one slow scope does not hold up the others.
-var refreshTokenFlows = map[string]bool{"browser": true, "device-code": true, "password": true, "refresh-token": true}
-
 // Token gets a new access token for scopes from the identity provider.
+//
+// The calls of flows that keep a refresh token are serialized per profile,
+// so that one redemption at a time rotates it and one write at a time
+// stores it. The other flows present a credential and run in parallel, so
+// one slow scope does not hold up the others.
 func (s *Source) Token(ctx context.Context, scopes []string) (idp.Token, error) {
-	if refreshTokenFlows[s.profile.Flow] {
+	if flow.Get(s.profile.Flow).User {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 	}
@@ -166,16 +159,27 @@ func (s *Source) Token(ctx context.Context, scopes []string) (idp.Token, error) 
 // its timeout without holding the profile's lock: it runs on a scratch cache
 // and takes the lock only to commit (userflow.go), so the profile's current
 // sign-in keeps refreshing meanwhile.
+//
+// req.Method picks among the profile's sign-in methods (flow.Flow.Methods);
+// empty, it is the profile's own flow.
 func (s *Source) Login(ctx context.Context, req idp.LoginRequest) (idp.Token, error) {
+	if req.Method == "" {
+		req.Method = s.profile.Flow
+	}
+	own := flow.Get(s.profile.Flow)
+	if !own.Allows(req.Method) {
+		return idp.Token{}, idp.Setupf("profile %s (flow %s) cannot sign in with %s: run `%s`", s.profile.Name, own.Name, req.Method, own.LoginCommand(s.profile.Name))
+	}
+	m := flow.Get(req.Method)
 	// What a sign-in must keep is checked for before anyone is sent to a
 	// browser or shown a code: nobody should do MFA for a sign-in that
 	// cannot be kept.
-	if keepsSecrets[s.profile.Flow] {
+	if m.Keeps {
 		if err := s.opts.Secrets.Probe(ctx); err != nil {
 			return idp.Token{}, fmt.Errorf("profile %s cannot be signed in, because its sign-in could not be saved: %w", s.profile.Name, err)
 		}
 	}
-	if !interactiveFlows[s.profile.Flow] {
+	if !m.Interactive {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 	}
@@ -187,14 +191,6 @@ func (s *Source) Login(ctx context.Context, req idp.LoginRequest) (idp.Token, er
 	t, err := s.flow.login(ctx, req)
 	return s.rebase(t), classify(err)
 }
-
-// interactiveFlows are the sign-ins that wait on a person.
-var interactiveFlows = map[string]bool{"browser": true, "device-code": true}
-
-// keepsSecrets are the flows whose sign-in stores something (a refresh
-// token, a client secret, a certificate).
-var keepsSecrets = map[string]bool{"browser": true, "device-code": true, "password": true, "refresh-token": true,
-	"client-secret": true, "client-certificate": true}
 
 // Unsaved says why the profile's newest refresh token is not in the store
 // (a write failed during a refresh), nil when everything is saved.

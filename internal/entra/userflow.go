@@ -8,6 +8,7 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
 
+	"github.com/tokend/tokend/internal/flow"
 	"github.com/tokend/tokend/internal/idp"
 )
 
@@ -54,6 +55,24 @@ func (s *Source) publicClient(c cache.ExportReplace) (public.Client, error) {
 	return app, nil
 }
 
+// login signs a person in with req.Method, the profile's own flow when it
+// is empty. Every user method leaves the same thing behind (an account and
+// its refresh token in the profile's cache), so any of them can sign in a
+// profile of any user flow.
+func (f *userFlow) login(ctx context.Context, req idp.LoginRequest) (idp.Token, error) {
+	switch req.Method {
+	case flow.Browser:
+		return f.loginBrowser(ctx, req)
+	case flow.DeviceCode:
+		return f.loginDeviceCode(ctx, req)
+	case flow.Password:
+		return f.loginPassword(ctx, req)
+	case flow.RefreshToken:
+		return f.loginRefreshToken(ctx, req)
+	}
+	return idp.Token{}, fmt.Errorf("profile %s cannot sign in with %s", f.s.profile.Name, req.Method)
+}
+
 func (f *userFlow) token(ctx context.Context, scopes []string) (idp.Token, error) {
 	return silent(ctx, f.app, f.s.profile.Name, scopes)
 }
@@ -75,8 +94,8 @@ func (f *userFlow) scratch(seed []byte) (public.Client, *memCache, error) {
 // and the previous one stays as it was, in memory and in the store. An
 // interactive sign-in, which ran without the profile's lock, takes it here,
 // so that no refresh of the old sign-in is in flight while it is replaced.
-func (f *userFlow) commit(ctx context.Context, c *memCache) error {
-	if interactiveFlows[f.s.profile.Flow] {
+func (f *userFlow) commit(ctx context.Context, c *memCache, method flow.Name) error {
+	if flow.Get(method).Interactive {
 		f.s.mu.Lock()
 		defer f.s.mu.Unlock()
 	}

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/tokend/tokend/internal/flow"
 )
 
 // Token is an access token with what the daemon needs to schedule it.
@@ -35,6 +37,9 @@ type LoginRequest struct {
 	// (browser, device code). It is called once, before the flow waits on
 	// the user; those flows fail without it.
 	Interact func(Interaction)
+	// Method is the sign-in to run, one of the profile's flow's methods
+	// (flow.Flow.Methods); "" is the profile's own flow.
+	Method flow.Name
 }
 
 // Interaction is what the user must do to finish an interactive sign-in:
