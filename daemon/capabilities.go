@@ -17,6 +17,7 @@ import (
 
 	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/clock"
+	"github.com/tokend/tokend/internal/quote"
 )
 
 const (
@@ -163,7 +164,7 @@ func (s *Server) handleCreateCapability(w http.ResponseWriter, r *http.Request) 
 func (s *Server) handleRevokeCapability(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
 	if !s.caps.revoke(id) {
-		return errorf(http.StatusNotFound, wire.CodeInvalidRequest, "no capability %q", id)
+		return errorf(http.StatusNotFound, wire.CodeInvalidRequest, "no capability %s", quote.String(id))
 	}
 	s.log.Info("capability revoked", "id", id)
 	w.WriteHeader(http.StatusNoContent)

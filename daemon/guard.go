@@ -15,6 +15,7 @@ import (
 
 	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/peercred"
+	"github.com/tokend/tokend/internal/quote"
 	"github.com/tokend/tokend/internal/redact"
 )
 
@@ -189,7 +190,7 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err *apiError) {
 func browserCheck(r *http.Request, hosts map[string]bool) *apiError {
 	switch {
 	case !hosts[strings.ToLower(r.Host)] && !isLocalAddr(r):
-		return newError(wire.CodeForbidden, "Host %q refused: use 127.0.0.1 or localhost with the daemon's port", redact.String(r.Host))
+		return newError(wire.CodeForbidden, "Host %s refused: use 127.0.0.1 or localhost with the daemon's port", quote.String(redact.String(r.Host)))
 	case r.Header["Origin"] != nil || r.Header["Referer"] != nil:
 		return newError(wire.CodeForbidden, "requests from web pages are refused")
 	case !fetchSiteNone(r.Header["Sec-Fetch-Site"]):

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tokend/tokend/client"
 	"github.com/tokend/tokend/client/wire"
+	"github.com/tokend/tokend/internal/quote"
 )
 
 const usage = `token — prints fresh Microsoft Entra ID tokens from the tokend daemon.
@@ -95,7 +96,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	err := dispatch(ctx, e, args)
 	code, msg := exitCode(err)
 	if msg != "" {
-		fmt.Fprintf(stderr, "token: %s\n", msg)
+		fmt.Fprintf(stderr, "token: %s\n", quote.Line(msg))
 	}
 	if code == exitUsage {
 		fmt.Fprintf(stderr, "\n%s", usage)

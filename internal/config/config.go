@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
+
+	"github.com/tokend/tokend/internal/quote"
 )
 
 // DatabricksScope is the default scope: the Azure Databricks resource. The
@@ -178,28 +180,42 @@ func Parse(name string, data []byte) (*Config, error) {
 func decodeError(name string, err error) error {
 	var strict *toml.StrictMissingError
 	if errors.As(err, &strict) && len(strict.Errors) > 0 {
-		msgs := make([]string, 0, len(strict.Errors))
-		for _, e := range strict.Errors {
+		const show = 20
+		msgs := make([]string, 0, show+1)
+		for i, e := range strict.Errors {
+			if i == show {
+				msgs = append(msgs, fmt.Sprintf("%s: and %d more unknown keys", name, len(strict.Errors)-show))
+				break
+			}
 			line, _ := e.Position()
-			msgs = append(msgs, fmt.Sprintf("%s:%d: unknown key %q", name, line, strings.Join(e.Key(), ".")))
+			msgs = append(msgs, fmt.Sprintf("%s:%d: unknown key %s", name, line, quote.String(strings.Join(e.Key(), "."))))
 		}
 		return errors.New(strings.Join(msgs, "\n"))
 	}
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
 		line, _ := de.Position()
-		msg := strings.TrimPrefix(de.Error(), "toml: ")
+		msg := quote.Line(strings.TrimPrefix(de.Error(), "toml: "))
 		if k := de.Key(); len(k) > 0 {
-			return fmt.Errorf("%s:%d: key %q: %s", name, line, strings.Join(k, "."), msg)
+			return fmt.Errorf("%s:%d: key %s: %s", name, line, quote.String(strings.Join(k, ".")), msg)
 		}
 		return fmt.Errorf("%s:%d: %s", name, line, msg)
 	}
-	return fmt.Errorf("%s: %w", name, err)
+	return fmt.Errorf("%s: %s", name, quote.Line(err.Error()))
 }
 
 // profileName and workspaceResourceID compile on first use: every `token`
 // process links this package, and most never validate a profile.
 var profileName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`) })
+
+// keyName is a profile's name as errors show it: quoted unless it is a
+// valid name (it may hold anything a TOML key can).
+func keyName(name string) string {
+	if profileName().MatchString(name) {
+		return name
+	}
+	return quote.String(name)
+}
 
 // normalize fills defaults and checks every value.
 func (c *Config) normalize() error {
@@ -210,7 +226,7 @@ func (c *Config) normalize() error {
 		c.Daemon.Store = "keyring"
 	}
 	if !slices.Contains(Stores, c.Daemon.Store) {
-		return fmt.Errorf("daemon.store %q: want one of %s", c.Daemon.Store, strings.Join(Stores, ", "))
+		return fmt.Errorf("daemon.store %s: want one of %s", quote.String(c.Daemon.Store), strings.Join(Stores, ", "))
 	}
 	if err := CheckLoopback(c.Daemon.HTTPAddr()); err != nil {
 		return fmt.Errorf("daemon.http: %w", err)
@@ -223,21 +239,21 @@ func (c *Config) normalize() error {
 	default:
 		d, err := time.ParseDuration(c.Daemon.KeepAlive)
 		if err != nil || d < time.Hour {
-			return fmt.Errorf("daemon.keepalive %q: want a duration of at least 1h, like \"24h\", or \"0\" for never", c.Daemon.KeepAlive)
+			return fmt.Errorf("daemon.keepalive %s: want a duration of at least 1h, like \"24h\", or \"0\" for never", quote.String(c.Daemon.KeepAlive))
 		}
 		c.Daemon.KeepAliveEvery = d
 	}
 	for name, p := range c.Profiles {
 		if p == nil {
-			return fmt.Errorf("profiles.%s: empty profile", name)
+			return fmt.Errorf("profiles.%s: empty profile", keyName(name))
 		}
 		p.Name = name
 		if err := p.normalize(); err != nil {
-			return fmt.Errorf("profiles.%s: %w", name, err)
+			return fmt.Errorf("profiles.%s: %w", keyName(name), err)
 		}
 	}
 	if c.DefaultProfile != "" && c.Profiles[c.DefaultProfile] == nil {
-		return fmt.Errorf("default_profile %q: no such profile", c.DefaultProfile)
+		return fmt.Errorf("default_profile %s: no such profile", quote.String(c.DefaultProfile))
 	}
 	return nil
 }
@@ -250,7 +266,7 @@ func (p *Profile) normalize() error {
 		return fmt.Errorf("flow is required: one of %s", strings.Join(Flows, ", "))
 	}
 	if !slices.Contains(Flows, p.Flow) {
-		return fmt.Errorf("flow %q: want one of %s", p.Flow, strings.Join(Flows, ", "))
+		return fmt.Errorf("flow %s: want one of %s", quote.String(p.Flow), strings.Join(Flows, ", "))
 	}
 	if len(p.Scopes) == 0 {
 		p.Scopes = []string{DatabricksScope}
@@ -258,14 +274,14 @@ func (p *Profile) normalize() error {
 	resources := map[string]bool{}
 	for _, s := range p.Scopes {
 		if strings.TrimSpace(s) == "" || strings.ContainsAny(s, " \t\r\n") {
-			return fmt.Errorf("scope %q: scopes are single words", s)
+			return fmt.Errorf("scope %s: scopes are single words", quote.String(s))
 		}
 		if r := ScopeResource(s); r != "" {
 			resources[r] = true
 		}
 	}
 	if len(resources) > 1 {
-		return fmt.Errorf("scopes %q name %d resources: Entra issues a token for one resource at a time, so make one profile per resource (or ask with `token get --resource`)", p.Scopes, len(resources))
+		return fmt.Errorf("scopes %s name %d resources: Entra issues a token for one resource at a time, so make one profile per resource (or ask with `token get --resource`)", quote.Strings(p.Scopes), len(resources))
 	}
 	if p.DatabricksHost != "" {
 		h, err := NormalizeHost(p.DatabricksHost)
@@ -280,7 +296,7 @@ func (p *Profile) normalize() error {
 	if p.Authority != "" {
 		u, err := url.Parse(p.Authority)
 		if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-			return fmt.Errorf("authority %q: want https://HOST/TENANT (or https://HOST with tenant or databricks_host)", p.Authority)
+			return fmt.Errorf("authority %s: want https://HOST/TENANT (or https://HOST with tenant or databricks_host)", quote.String(p.Authority))
 		}
 	}
 	if err := p.normalizeServiceKeys(); err != nil {
@@ -331,7 +347,7 @@ func (p *Profile) normalizeServiceKeys() error {
 		}
 	}
 	if id := p.AzureWorkspaceResourceID; id != "" && !workspaceResourceID().MatchString(id) {
-		return fmt.Errorf("azure_workspace_resource_id %q: want /subscriptions/SUBSCRIPTION/resourceGroups/GROUP/providers/Microsoft.Databricks/workspaces/NAME", id)
+		return fmt.Errorf("azure_workspace_resource_id %s: want /subscriptions/SUBSCRIPTION/resourceGroups/GROUP/providers/Microsoft.Databricks/workspaces/NAME", quote.String(id))
 	}
 	return nil
 }
@@ -343,7 +359,7 @@ func (p *Profile) normalizeCloud() error {
 		p.Cloud = WorkspaceCloud(p.DatabricksHost)
 	}
 	if _, ok := AuthorityHosts[p.Cloud]; !ok {
-		return fmt.Errorf("cloud %q: want public, usgov or china", p.Cloud)
+		return fmt.Errorf("cloud %s: want public, usgov or china", quote.String(p.Cloud))
 	}
 	return nil
 }
@@ -382,7 +398,7 @@ func NormalizeHost(s string) (string, error) {
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" {
-		return "", fmt.Errorf("%q is not a URL", s)
+		return "", fmt.Errorf("%s is not a URL", quote.String(s))
 	}
 	return strings.ToLower(u.Scheme + "://" + u.Host), nil
 }
@@ -395,14 +411,18 @@ func CheckLoopback(addr string) error {
 	}
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("%q: want HOST:PORT: %w", addr, err)
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			return fmt.Errorf("%s: want HOST:PORT (%s)", quote.String(addr), ae.Err)
+		}
+		return fmt.Errorf("%s: want HOST:PORT", quote.String(addr))
 	}
 	if host == "localhost" {
 		return nil
 	}
 	ip := net.ParseIP(host)
 	if ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("%q is not a loopback address: tokend only listens on 127.0.0.1 or ::1", addr)
+		return fmt.Errorf("%s is not a loopback address: tokend only listens on 127.0.0.1 or ::1", quote.String(addr))
 	}
 	return nil
 }

@@ -1,9 +1,11 @@
 package config
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 const good = `default_profile = "dbx"
@@ -86,6 +88,57 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// TestErrorsEchoSafely: what a config error echoes of the file has its
+// control characters escaped, and a long value is cut (a 50 MB value is
+// not printed whole).
+func TestErrorsEchoSafely(t *testing.T) {
+	huge := strings.Repeat("x", 50<<20)
+	for _, tc := range []struct {
+		name, doc, want string
+	}{
+		{"escape in a profile name", "[profiles.\"a\\u001b[31mb\"]\nflow = \"azure-cli\"\n", `profiles."a\x1b[31mb": profile names`},
+		{"bidi override in a value", "[profiles.a]\nflow = \"azure-cli\"\ncloud = \"\u202emars\"\n", `cloud "\u202emars"`},
+		{"escape in an unknown key", "[daemon]\n\"k\\u001b]0;x\\u0007\" = 1\n", `unknown key "daemon.k\x1b]0;x\a"`},
+		{"escape in http", "[daemon]\nhttp = \"a\\u001bb\"\n", `"a\x1bb": want HOST:PORT`},
+		{"50 MB value", "[daemon]\nstore = \"" + huge + "\"\n", `(52428800 bytes): want one of`},
+		{"many unknown keys", func() string {
+			var b strings.Builder
+			for i := range 1000 {
+				fmt.Fprintf(&b, "k%d = 1\n", i)
+			}
+			return b.String()
+		}(), "and 980 more"},
+		{"50 MB scope", "[profiles.a]\nflow = \"azure-cli\"\nscopes = [\"a " + huge + "\"]\n", `(52428802 bytes): scopes are single words`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("config.toml", []byte(tc.doc))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %.300q, want it to contain %q", err, tc.want)
+			}
+			checkPrintable(t, err.Error())
+		})
+	}
+}
+
+// checkPrintable fails on a message that could act on a terminal or that
+// is too long to read.
+func checkPrintable(t *testing.T, msg string) {
+	t.Helper()
+	if len(msg) > 8<<10 {
+		t.Fatalf("error of %d bytes: %.200q", len(msg), msg)
+	}
+	for line := range strings.Lines(msg) {
+		if len(line) > 1<<10 {
+			t.Fatalf("error line of %d bytes: %.200q", len(line), line)
+		}
+	}
+	for _, r := range msg {
+		if r != '\n' && r != '\t' && !unicode.IsPrint(r) {
+			t.Fatalf("error holds %U: %q", r, msg)
+		}
+	}
+}
+
 func TestLoadMissingFile(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "none.toml")
 	c, err := Load(p, false)
@@ -130,6 +183,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("fuzz.toml", data)
 		if err != nil {
+			checkPrintable(t, err.Error())
 			return
 		}
 		if err := CheckLoopback(c.Daemon.HTTPAddr()); err != nil {
