@@ -51,6 +51,11 @@ type Config struct {
 	Version string
 	// RefreshTimeout bounds one call to the identity provider (default 60s).
 	RefreshTimeout time.Duration
+	// MaxWait bounds, in real time, how long a request waits on the
+	// identity provider (default 20s): a slower refresh goes on in the
+	// background, and the caller gets upstream_unavailable, so that a
+	// client's deadline means the daemon is not answering.
+	MaxWait time.Duration
 	// IdleAfter stops background refresh of a (profile, scopes) pair nobody
 	// asked for in this long (default 12h); the next request revives it.
 	IdleAfter time.Duration
@@ -96,6 +101,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.RefreshTimeout == 0 {
 		cfg.RefreshTimeout = 60 * time.Second
+	}
+	if cfg.MaxWait == 0 {
+		cfg.MaxWait = 20 * time.Second
 	}
 	if cfg.IdleAfter == 0 {
 		cfg.IdleAfter = 12 * time.Hour

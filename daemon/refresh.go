@@ -187,11 +187,21 @@ func (s *Server) refresh(ctx context.Context, p *profile, sl *slot, fromRefreshe
 		go s.runRefresh(p, sl, c, !fromRefresher)
 	}
 	sl.mu.Unlock()
+	var slow <-chan time.Time
+	if !fromRefresher {
+		t := time.NewTimer(s.cfg.MaxWait)
+		defer t.Stop()
+		slow = t.C
+	}
 	select {
 	case <-c.done:
 		return c.tok, c.err
 	case <-ctx.Done():
 		return idp.Token{}, ctx.Err()
+	case <-slow:
+		e := newError(wire.CodeUpstreamUnavailable, "the identity provider has not answered for profile %s in %s; tokend keeps trying", p.cfg.Name, s.cfg.MaxWait)
+		e.retryAfter = 5 * time.Second
+		return idp.Token{}, e
 	}
 }
 

@@ -13,8 +13,10 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/user"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -448,14 +450,28 @@ func (c *Config) SocketPath() string {
 	return DefaultSocket()
 }
 
-// DefaultSocket is $XDG_RUNTIME_DIR/tokend/tokend.sock, or a per-user
-// directory under the user cache dir where there is no runtime dir (macOS).
+// DefaultSocket is $XDG_RUNTIME_DIR/tokend/tokend.sock, or, where there is
+// no runtime dir (macOS; a session without one), tokend/tokend.sock in the
+// user cache dir ($XDG_CACHE_HOME, else ~/.cache; ~/Library/Caches on
+// macOS), taking the home directory from the user database when $HOME is
+// unset. Those places are the user's own: nobody else can create them
+// first. Only a user without a home directory gets
+// $TMPDIR/tokend-<uid>/tokend.sock, which another user could create
+// first: then the daemon refuses to start there and clients refuse to talk
+// there (see internal/safesocket), naming its owner.
 func DefaultSocket() string {
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
 		return filepath.Join(d, "tokend", "tokend.sock")
 	}
 	if d, err := os.UserCacheDir(); err == nil {
 		return filepath.Join(d, "tokend", "tokend.sock")
+	}
+	if u, err := user.Current(); err == nil && filepath.IsAbs(u.HomeDir) && u.HomeDir != "/" {
+		cache := filepath.Join(u.HomeDir, ".cache")
+		if runtime.GOOS == "darwin" {
+			cache = filepath.Join(u.HomeDir, "Library", "Caches")
+		}
+		return filepath.Join(cache, "tokend", "tokend.sock")
 	}
 	return filepath.Join(os.TempDir(), fmt.Sprintf("tokend-%d", os.Getuid()), "tokend.sock")
 }

@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -174,6 +176,27 @@ func TestSocketPathEnv(t *testing.T) {
 	t.Setenv("XDG_RUNTIME_DIR", "/run/user/7")
 	if got := (&Config{}).SocketPath(); got != "/run/user/7/tokend/tokend.sock" {
 		t.Errorf("default = %q", got)
+	}
+}
+
+// TestDefaultSocketFallback: without XDG_RUNTIME_DIR, HOME and
+// XDG_CACHE_HOME the socket goes to the home directory of the user
+// database, a place nobody else can create first, not to /tmp.
+func TestDefaultSocketFallback(t *testing.T) {
+	u, err := user.Current()
+	if err != nil || u.HomeDir == "" || u.HomeDir == "/" {
+		t.Skipf("no home directory in the user database (%v)", err)
+	}
+	for _, k := range []string{"XDG_RUNTIME_DIR", "HOME", "XDG_CACHE_HOME"} {
+		t.Setenv(k, "")
+	}
+	got := DefaultSocket()
+	if !strings.HasPrefix(got, u.HomeDir+string(filepath.Separator)) || strings.HasPrefix(got, os.TempDir()) {
+		t.Fatalf("DefaultSocket = %q, want it under %s", got, u.HomeDir)
+	}
+	t.Setenv("HOME", t.TempDir())
+	if got := DefaultSocket(); !strings.HasPrefix(got, os.Getenv("HOME")) {
+		t.Fatalf("with HOME: DefaultSocket = %q", got)
 	}
 }
 

@@ -4,6 +4,8 @@
 //
 //	peer socket PATH
 //	peer tcp HOST:PORT CAPABILITY-ID
+//	peer squat PATH      listen at PATH first (creating its directory) and
+//	                     count what clients send, until stdin closes
 package main
 
 import (
@@ -17,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -34,8 +37,12 @@ type request struct {
 
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: peer socket PATH | peer tcp HOST:PORT CAPABILITY-ID")
+		fmt.Fprintln(os.Stderr, "usage: peer socket PATH | peer tcp HOST:PORT CAPABILITY-ID | peer squat PATH")
 		os.Exit(2)
+	}
+	if os.Args[1] == "squat" {
+		squat(os.Args[2])
+		return
 	}
 	var hc *http.Client
 	var base string
@@ -101,4 +108,55 @@ func random() string {
 	b := make([]byte, 32)
 	rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// squat listens at path before tokend does, as an attacker would, with
+// the directory and socket open to everyone, and reads whatever clients
+// send. It prints "ready", and when stdin closes, one JSON line:
+// {"connections":N,"bytes":M}.
+func squat(path string) {
+	dir := path[:strings.LastIndex(path, "/")]
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		fail(err)
+	}
+	os.Chmod(dir, 0o755)
+	os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		fail(err)
+	}
+	os.Chmod(path, 0o777)
+	var mu sync.Mutex
+	var conns, total int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns++
+			mu.Unlock()
+			go func() {
+				defer c.Close()
+				c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				n, _ := io.Copy(io.Discard, c)
+				mu.Lock()
+				total += n
+				mu.Unlock()
+			}()
+		}
+	}()
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin)
+	ln.Close()
+	time.Sleep(100 * time.Millisecond) // let readers in flight count
+	mu.Lock()
+	defer mu.Unlock()
+	json.NewEncoder(os.Stdout).Encode(map[string]int64{"connections": conns, "bytes": total})
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "peer:", err)
+	os.Exit(1)
 }

@@ -1,0 +1,208 @@
+//go:build linux
+
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tokend/tokend/entraemu"
+)
+
+// squatter is the peer helper listening, as another user, where the
+// owner's clients will look for tokend.
+type squatter struct {
+	cmd   *exec.Cmd
+	stdin interface{ Close() error }
+	out   *bufio.Reader
+}
+
+func startSquatter(t *testing.T, uid, gid uint32, bin, path string) *squatter {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(bin, "peer"), "squat", path)
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}}}
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outp, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	s := &squatter{cmd: cmd, stdin: in, out: bufio.NewReader(outp)}
+	if line, err := s.out.ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("squatter: %q, %v", line, err)
+	}
+	return s
+}
+
+// received stops the squatter and returns what it got.
+func (s *squatter) received(t *testing.T) (conns, bytes int64) {
+	t.Helper()
+	s.stdin.Close()
+	var got struct{ Connections, Bytes int64 }
+	line, err := s.out.ReadString('\n')
+	if err != nil || json.Unmarshal([]byte(line), &got) != nil {
+		t.Fatalf("squatter's count: %q, %v", line, err)
+	}
+	s.cmd.Wait()
+	return got.Connections, got.Bytes
+}
+
+// TestSquattedSocket: another user who got to the socket's place first —
+// its directory, the socket itself, or the process behind a socket that
+// looks like the owner's — receives nothing from `token login
+// --password-stdin`, `token get`, `token exec` (whose child does not run),
+// `token env` or `token status`: each exits 3 with one line naming the
+// path and its owner, before sending a byte.
+func TestSquattedSocket(t *testing.T) {
+	uid, gid := otherUser(t)
+	bin := otherBin(t)
+	m := tcpMachine(t, "") // a config and profiles; no daemon runs
+	// A directory like /tmp: anyone may create in it, sticky.
+	tmp, err := os.MkdirTemp("", "tkd-squat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(tmp) })
+	if err := os.Chmod(tmp, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	owner := fmt.Sprintf("uid %d (%s)", uid, otherUserName)
+
+	// ownDir is a directory of the owner's (root) in which the other user
+	// created the socket (chowned to them meanwhile, as a mistake would).
+	ownDir := func(t *testing.T) string {
+		dir := filepath.Join(tmp, "own-"+strings.ReplaceAll(t.Name(), "/", "-"))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.Chown(dir, int(uid), int(gid))
+		t.Cleanup(func() { os.Chown(dir, 0, 0) })
+		return dir
+	}
+	for _, tc := range []struct {
+		name string
+		// setup returns the socket path, after the squatter is listening
+		// (prepare runs then).
+		path    func(t *testing.T) string
+		prepare func(t *testing.T, path string)
+		want    string // in the refusal, besides the path
+		conns   bool   // the squatter sees connections (that carry nothing)
+	}{
+		{
+			name: "squatted directory",
+			path: func(t *testing.T) string { return filepath.Join(tmp, "tokend-0", "tokend.sock") },
+			want: "socket dir " + filepath.Join(tmp, "tokend-0") + " is owned by " + owner,
+		},
+		{
+			name:    "socket of another user in the owner's directory",
+			path:    func(t *testing.T) string { return filepath.Join(ownDir(t), "tokend.sock") },
+			prepare: func(t *testing.T, path string) { os.Chown(filepath.Dir(path), 0, 0) },
+			want:    "is owned by " + owner,
+		},
+		{
+			name: "socket of the owner served by another user",
+			path: func(t *testing.T) string { return filepath.Join(ownDir(t), "tokend.sock") },
+			prepare: func(t *testing.T, path string) {
+				os.Chown(filepath.Dir(path), 0, 0)
+				if err := os.Chown(path, 0, 0); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want:  "is served by " + owner,
+			conns: true,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := tc.path(t)
+			sq := startSquatter(t, uid, gid, bin, path)
+			if tc.prepare != nil {
+				tc.prepare(t, path)
+			}
+			mark := filepath.Join(t.TempDir(), "child-ran")
+			env := append(append([]string{}, m.env...), "TOKEND_SOCKET="+path)
+			for _, c := range []struct {
+				stdin string
+				args  []string
+			}{
+				{"correct horse battery staple\n", []string{"login", "user", "--username", "alice@tokend.test", "--password-stdin"}},
+				{"", []string{"get", "app"}},
+				{"", []string{"exec", "app", "--", "touch", mark}},
+				{"", []string{"env", "app"}},
+				{"", []string{"status"}},
+			} {
+				out, errs, code := runAs(t, 0, 0, filepath.Join(binDir, "token"), env, c.stdin, c.args...)
+				if code != 3 || out != "" || strings.Count(errs, "\n") != 1 ||
+					!strings.Contains(errs, "refusing to talk to tokend at "+path) || !strings.Contains(errs, tc.want) {
+					t.Errorf("token %s: exit %d, stdout %q, stderr %q; want exit 3 and one line naming %s and %q", c.args[0], code, out, errs, path, tc.want)
+				}
+			}
+			if _, err := os.Stat(mark); err == nil {
+				t.Error("token exec ran its command")
+			}
+			conns, n := sq.received(t)
+			if n != 0 {
+				t.Errorf("the squatter received %d bytes", n)
+			}
+			if (conns > 0) != tc.conns {
+				t.Errorf("the squatter saw %d connections", conns)
+			}
+			t.Logf("squatter: %d connections, %d bytes", conns, n)
+		})
+	}
+}
+
+// TestStoppedDaemon: `token get` and `token status` against a daemon that
+// was stopped (SIGSTOP: the kernel still accepts connections) exit 3 at
+// their deadline, naming the daemon's pid.
+func TestStoppedDaemon(t *testing.T) {
+	m := newMachine(t, "file")
+	m.start()
+	m.mustToken(entraemu.ClientSecret+"\n", "login", "app", "--client-secret-stdin")
+	pid := m.daemon.Process.Pid
+	if err := m.daemon.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.daemon.Process.Signal(syscall.SIGCONT) })
+	want := fmt.Sprintf("tokend (pid %d) is not answering on %s", pid, m.sock)
+	for _, args := range [][]string{{"get", "app", "--timeout", "2s"}, {"status", "--timeout", "1s"}} {
+		start := time.Now()
+		cmd := exec.Command(filepath.Join(binDir, "token"), args...)
+		cmd.Env = m.env
+		var errb strings.Builder
+		cmd.Stderr = &errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Not a timing assertion: a guard against hanging for ever.
+		guard := time.AfterFunc(time.Minute, func() { cmd.Process.Kill() })
+		err := cmd.Wait()
+		guard.Stop()
+		took := time.Since(start)
+		code := -1
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		if code != 3 || !strings.Contains(errb.String(), want) {
+			t.Errorf("token %v: exit %d after %s, stderr %q; want exit 3 and %q", args, code, took, errb.String(), want)
+		}
+		t.Logf("token %s with a stopped daemon: exit %d after %s (deadline %s)", args[0], code, took.Round(time.Millisecond), args[len(args)-1])
+	}
+	m.daemon.Process.Signal(syscall.SIGCONT)
+	m.mustToken("", "get", "app")
+}
