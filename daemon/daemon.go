@@ -21,6 +21,7 @@ import (
 	"github.com/tokend/tokend/internal/clock"
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/idp"
+	"github.com/tokend/tokend/internal/peercred"
 )
 
 // Source gets tokens for one profile from its identity provider. It never
@@ -85,6 +86,14 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners wire.Listeners
+	tcp       *tcpListener // the last one Run started
+
+	// Tests set these to stand in for the kernel's view of TCP peers
+	// (nil: peercred.TCPOwners, tcpAdmits); tcpUnknown for a kernel that
+	// does not say (macOS).
+	tcpOwners  func(net.Conn) (int, error)
+	tcpAdmits  func(uid int) bool
+	tcpUnknown bool
 }
 
 // New builds a Server. A profile whose source cannot be built is kept, in
@@ -138,18 +147,30 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	s.Listening(ln)
+	var connState func(net.Conn, http.ConnState)
 	if _, ok := ln.Addr().(*net.UnixAddr); ok {
 		ln = newLimitListener(ln, maxSocketConns)
 	} else {
-		ln = newLimitListener(ln, maxTCPConns)
+		owners, closeOwners := s.tcpPeerOwners()
+		defer closeOwners()
+		admits := s.tcpAdmits
+		if admits == nil {
+			admits = tcpAdmits
+		}
+		tl := newTCPListener(ln, owners, admits, s.log)
+		ln, connState = tl, tl.track
+		s.mu.Lock()
+		s.tcp = tl
+		s.mu.Unlock()
 	}
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
+		MaxHeaderBytes:    maxHeader - headerSlack,
 		ConnContext:       connContext,
+		ConnState:         connState,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	srv.RegisterOnShutdown(func() { s.watch.endServer(srv) }) // SSE streams never go idle
@@ -167,6 +188,24 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// tcpPeerOwners returns how the TCP listener learns the uid of a peer
+// (nil where the kernel does not say), and what releases it.
+func (s *Server) tcpPeerOwners() (func(net.Conn) (int, error), func()) {
+	if s.tcpOwners != nil || s.tcpUnknown {
+		return s.tcpOwners, func() {}
+	}
+	o, err := peercred.NewTCPOwners()
+	switch {
+	case err == nil:
+		return o.UID, func() { o.Close() }
+	case errors.Is(err, peercred.ErrUnsupported):
+		s.log.Debug("this system does not say who owns a TCP peer: TCP callers are judged by their capability alone")
+	default:
+		s.log.Warn("cannot learn who owns TCP peers: TCP callers are judged by their capability alone", "err", err)
+	}
+	return nil, func() {}
 }
 
 // Listening records where the daemon listens, as status reports it. Run

@@ -121,6 +121,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		b = []byte(`{"error":"internal","error_description":"encode response"}`)
 	}
 	setJSONHeaders(w.Header()) // tokenjson.go
+	switch status {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests:
+		// A refused caller does not keep its connection (and its slot).
+		w.Header().Set("Connection", "close")
+	}
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))
 }

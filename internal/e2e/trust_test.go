@@ -6,9 +6,12 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -205,4 +208,92 @@ func TestStoppedDaemon(t *testing.T) {
 	}
 	m.daemon.Process.Signal(syscall.SIGCONT)
 	m.mustToken("", "get", "app")
+}
+
+// TestTCPFloodByAnotherUser: another user holds 256 connections to the
+// TCP port (reconnecting whenever one is closed) and sends forged
+// capabilities as fast as it can, while the owner's programs ask for
+// tokens as an SDK does (the managed-identity endpoint, a new connection
+// per request, and a kept-alive client). Every request of the owner
+// succeeds. The latencies with and without the attack are logged (no
+// timing is asserted).
+func TestTCPFloodByAnotherUser(t *testing.T) {
+	uid, gid := otherUser(t)
+	bin := otherBin(t)
+	m := tcpMachine(t, "")
+	m.start()
+	m.mustToken(entraemu.ClientSecret+"\n", "login", "app", "--client-secret-stdin")
+	capOut := m.mustToken("", "env", "app")
+	capability := regexpFind(t, `IDENTITY_HEADER='([^']+)'`, capOut)
+	capID := regexpFind(t, `tokend capability ([0-9a-f]{16})`, capOut)
+	tcp := m.status().Listeners.TCP
+
+	const n = 400
+	measure := func(phase string) {
+		t.Helper()
+		for _, mode := range []string{"new connection", "kept alive"} {
+			hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: mode == "new connection"}}
+			lat := make([]time.Duration, 0, n)
+			failed := 0
+			for range n {
+				req, _ := http.NewRequest("GET", "http://"+tcp+"/msi/token?api-version=2019-08-01&resource=2ff814a6-3304-4ab8-85cb-cd0e6f879c1d", nil)
+				req.Header.Set("X-IDENTITY-HEADER", capability)
+				start := time.Now()
+				resp, err := hc.Do(req)
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				lat = append(lat, time.Since(start))
+				if err != nil || resp.StatusCode != 200 {
+					failed++
+					if failed <= 3 {
+						t.Errorf("%s, %s: %v %v", phase, mode, resp, err)
+					}
+				}
+			}
+			hc.CloseIdleConnections()
+			if failed > 0 {
+				t.Errorf("%s, %s: %d of %d requests failed", phase, mode, failed, n)
+			}
+			slices.Sort(lat)
+			t.Logf("owner's requests, %s, %s: p50 %s, p99 %s, max %s (%d requests)", phase, mode,
+				lat[n/2].Round(time.Microsecond), lat[n*99/100].Round(time.Microsecond), lat[n-1].Round(time.Microsecond), n)
+		}
+	}
+	measure("no attack")
+
+	cmd := exec.Command(filepath.Join(bin, "peer"), "flood", tcp, capID)
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}}}
+	in, _ := cmd.StdinPipe()
+	outp, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	out := bufio.NewReader(outp)
+	if line, err := out.ReadString('\n'); err != nil || line != "flooding\n" {
+		t.Fatalf("flood: %q, %v", line, err)
+	}
+	time.Sleep(time.Second) // let it fill what it can
+	measure("under attack")
+	in.Close()
+	line, _ := out.ReadString('\n')
+	cmd.Wait()
+	var stats map[string]int64
+	if err := json.Unmarshal([]byte(line), &stats); err != nil {
+		t.Fatalf("flood stats %q: %v", line, err)
+	}
+	t.Logf("the other user's flood: %v", stats)
+	if stats["held connections answered"] != 0 || stats["forged: 401"] != 0 || stats["forged: 429"] != 0 {
+		t.Errorf("the other user's requests were read: %v", stats)
+	}
+	if stats["held connections"] < 256 {
+		t.Errorf("the flood made only %d connections", stats["held connections"])
+	}
+	if !strings.Contains(m.logs.String(), fmt.Sprintf("uid=%d", uid)) {
+		t.Error("the refused uid is not in the log")
+	}
 }

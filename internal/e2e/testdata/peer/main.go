@@ -6,6 +6,9 @@
 //	peer tcp HOST:PORT CAPABILITY-ID
 //	peer squat PATH      listen at PATH first (creating its directory) and
 //	                     count what clients send, until stdin closes
+//	peer flood HOST:PORT CAPABILITY-ID
+//	                     hold 256 connections and send forged capabilities
+//	                     as fast as it can, until stdin closes
 package main
 
 import (
@@ -40,8 +43,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: peer socket PATH | peer tcp HOST:PORT CAPABILITY-ID | peer squat PATH")
 		os.Exit(2)
 	}
-	if os.Args[1] == "squat" {
+	switch os.Args[1] {
+	case "squat":
 		squat(os.Args[2])
+		return
+	case "flood":
+		if len(os.Args) != 4 {
+			os.Exit(2)
+		}
+		flood(os.Args[2], os.Args[3])
 		return
 	}
 	var hc *http.Client
@@ -159,4 +169,77 @@ func squat(path string) {
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "peer:", err)
 	os.Exit(1)
+}
+
+// flood is another user trying to lock the owner out of tokend's TCP
+// port: 256 connections held open (each reconnected when closed, one
+// unauthenticated request on each), and 4 loops sending forged
+// capabilities on new connections. When stdin closes it prints one JSON
+// line of what happened.
+func flood(addr, capID string) {
+	stop := make(chan struct{})
+	var mu sync.Mutex
+	stats := map[string]int64{}
+	count := func(k string) { mu.Lock(); stats[k]++; mu.Unlock() }
+	var wg sync.WaitGroup
+	for range 256 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+				if err != nil {
+					count("hold dial error")
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				count("held connections")
+				fmt.Fprintf(c, "GET /v1/token HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
+				done := make(chan struct{})
+				go func() {
+					select {
+					case <-stop:
+						c.Close()
+					case <-done:
+					}
+				}()
+				n, _ := io.Copy(io.Discard, c) // until the daemon closes it
+				close(done)
+				if n > 0 {
+					count("held connections answered")
+				}
+				c.Close()
+			}
+		})
+	}
+	forged := "tkd1." + capID + "." + random()
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				req, _ := http.NewRequest("GET", "http://"+addr+"/v1/token", nil)
+				req.Header.Set("Authorization", "Bearer "+forged)
+				resp, err := hc.Do(req)
+				if err != nil {
+					count("forged: no answer")
+					continue
+				}
+				resp.Body.Close()
+				count(fmt.Sprintf("forged: %d", resp.StatusCode))
+			}
+		})
+	}
+	fmt.Println("flooding")
+	io.Copy(io.Discard, os.Stdin)
+	close(stop)
+	wg.Wait()
+	json.NewEncoder(os.Stdout).Encode(stats)
 }
