@@ -35,6 +35,28 @@ type capability struct {
 	scopes  []string // empty: any scope
 	expires time.Time
 	audited atomic.Pointer[auditKey] // audit.go
+
+	mu    sync.Mutex
+	asked map[string]struct{} // the scope sets asked for (scopeKey)
+}
+
+// admit records that the capability asks for scopes, and reports whether
+// it may: at most max distinct scope sets in its life.
+func (c *capability) admit(scopes []string, max int) error {
+	k := scopeKey(scopes)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.asked[k]; ok {
+		return nil
+	}
+	if len(c.asked) >= max {
+		return newError(wire.CodeForbidden, "this capability has asked for %d scope sets, the most daemon.max_scope_sets_per_capability allows: mint another (token exec, token env), or raise the limit in the config and restart tokend", max)
+	}
+	if c.asked == nil {
+		c.asked = map[string]struct{}{}
+	}
+	c.asked[k] = struct{}{}
+	return nil
 }
 
 // allows reports whether the capability covers every scope asked.

@@ -6,6 +6,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -57,9 +58,16 @@ type Config struct {
 	// background, and the caller gets upstream_unavailable, so that a
 	// client's deadline means the daemon is not answering.
 	MaxWait time.Duration
-	// IdleAfter stops background refresh of a (profile, scopes) pair nobody
-	// asked for in this long (default 12h); the next request revives it.
+	// IdleAfter drops a (profile, scopes) pair nobody asked for in this
+	// long (default 12h): it is no longer refreshed, nor kept (the
+	// profile's own scopes are kept, see KeepAlive). The next request
+	// starts it over.
 	IdleAfter time.Duration
+	// MaxScopeSets bounds the pairs a profile keeps (default 256), and
+	// MaxCapabilityScopeSets the scope sets one capability may ask for
+	// in its life (default 64). Beyond them requests are refused (403)
+	// before the identity provider is asked.
+	MaxScopeSets, MaxCapabilityScopeSets int
 	// KeepAlive refreshes an idle profile's own token this often anyway
 	// (default 24h; negative: never), so that an unused refresh token does
 	// not expire at the identity provider (Entra: 90 days of inactivity).
@@ -111,6 +119,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.RefreshTimeout == 0 {
 		cfg.RefreshTimeout = 60 * time.Second
 	}
+	cfg.MaxScopeSets = cmp.Or(cfg.MaxScopeSets, config.DefaultMaxScopeSets)
+	cfg.MaxCapabilityScopeSets = cmp.Or(cfg.MaxCapabilityScopeSets, config.DefaultMaxCapabilityScopeSets)
 	if cfg.MaxWait == 0 {
 		cfg.MaxWait = 20 * time.Second
 	}

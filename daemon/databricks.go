@@ -54,6 +54,9 @@ func (s *Server) handleDatabricks(w http.ResponseWriter, r *http.Request) error 
 	if !c.allows(scopes) {
 		return newError(wire.CodeForbidden, "this capability does not cover Azure Databricks")
 	}
+	if err := c.admit(scopes, s.cfg.MaxCapabilityScopeSets); err != nil {
+		return err
+	}
 	t, err := s.token(r.Context(), p, scopes)
 	if err != nil {
 		return err

@@ -73,7 +73,10 @@ func (s *Server) handleMSIToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !c.allows(scopes) {
-		return newError(wire.CodeForbidden, "this capability does not cover resource %s", resource)
+		return newError(wire.CodeForbidden, "this capability does not cover resource %s", quote.String(resource))
+	}
+	if err := c.admit(scopes, s.cfg.MaxCapabilityScopeSets); err != nil {
+		return err
 	}
 	t, err := s.token(r.Context(), p, scopes)
 	if err != nil {

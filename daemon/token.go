@@ -28,8 +28,13 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if c := callerOf(r.Context()).cap; c != nil && !c.allows(scopes) {
-		return newError(wire.CodeForbidden, "this capability does not cover scopes %s", strings.Join(scopes, " "))
+	if c := callerOf(r.Context()).cap; c != nil {
+		if !c.allows(scopes) {
+			return newError(wire.CodeForbidden, "this capability does not cover scopes %s", quote.String(strings.Join(scopes, " ")))
+		}
+		if err := c.admit(scopes, s.cfg.MaxCapabilityScopeSets); err != nil {
+			return err
+		}
 	}
 	t, err := s.token(r.Context(), p, scopes)
 	if err != nil {

@@ -78,8 +78,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Sources: func(p *config.Profile) (daemon.Source, error) {
 			return entra.New(p, entra.Options{Secrets: st, Logger: log})
 		},
-		Version:   version(),
-		KeepAlive: cfg.Daemon.KeepAliveEvery,
+		Version:                version(),
+		KeepAlive:              cfg.Daemon.KeepAliveEvery,
+		MaxScopeSets:           cfg.Daemon.MaxScopeSets,
+		MaxCapabilityScopeSets: cfg.Daemon.MaxCapabilityScopeSets,
 		OnLoginRequired: func(profile, fix string) {
 			if cfg.Daemon.Notify {
 				notify(log, "tokend: "+profile+" needs a new sign-in", "Run: "+fix)
@@ -216,7 +218,7 @@ func reloadOnHUP(ctx context.Context, path string, mustExist bool, srv *daemon.S
 			addDemoProfiles(cfg, em, log)
 		}
 		if !reflect.DeepEqual(cfg.Daemon, old.Daemon) {
-			log.Warn("daemon settings (socket, http, store, keepalive, notify) changed: restart tokend to apply them")
+			log.Warn("daemon settings (socket, http, store, keepalive, notify, scope-set limits) changed: restart tokend to apply them")
 		}
 		srv.Reload(cfg)
 	}

@@ -41,6 +41,16 @@ var Flows = []string{
 // Stores are the secret store backends.
 var Stores = []string{"keyring", "file", "memory"}
 
+// Defaults of the scope-set bounds: more than any person or program asks
+// for (a token per Azure resource it uses), few enough that a program
+// asking for thousands of made-up scopes causes a bounded number of
+// identity-provider calls and bounded memory.
+const (
+	DefaultMaxScopeSets           = 256
+	DefaultMaxCapabilityScopeSets = 64
+	maxScopeSetsLimit             = 100_000
+)
+
 // Config is a whole configuration file.
 type Config struct {
 	Path           string              `toml:"-"` // where it was read from; "" when built in code
@@ -56,6 +66,12 @@ type Daemon struct {
 	Store     string  `toml:"store"`     // "" → keyring
 	KeepAlive string  `toml:"keepalive"` // refresh idle profiles this often; "" → 24h, "0" → never
 	Notify    bool    `toml:"notify"`    // desktop notification when a profile needs a login
+
+	// MaxScopeSets bounds the (profile, scopes) pairs a profile keeps
+	// fresh, and MaxCapabilityScopeSets the scope sets one capability may
+	// ask for in its life (0 → the defaults).
+	MaxScopeSets           int `toml:"max_scope_sets_per_profile"`
+	MaxCapabilityScopeSets int `toml:"max_scope_sets_per_capability"`
 
 	KeepAliveEvery time.Duration `toml:"-"` // KeepAlive parsed; negative: never
 }
@@ -244,6 +260,21 @@ func (c *Config) normalize() error {
 			return fmt.Errorf("daemon.keepalive %s: want a duration of at least 1h, like \"24h\", or \"0\" for never", quote.String(c.Daemon.KeepAlive))
 		}
 		c.Daemon.KeepAliveEvery = d
+	}
+	for _, b := range []struct {
+		key  string
+		v    *int
+		dflt int
+	}{
+		{"daemon.max_scope_sets_per_profile", &c.Daemon.MaxScopeSets, DefaultMaxScopeSets},
+		{"daemon.max_scope_sets_per_capability", &c.Daemon.MaxCapabilityScopeSets, DefaultMaxCapabilityScopeSets},
+	} {
+		switch {
+		case *b.v == 0:
+			*b.v = b.dflt
+		case *b.v < 0 || *b.v > maxScopeSetsLimit:
+			return fmt.Errorf("%s = %d: want 1 to %d (default %d)", b.key, *b.v, maxScopeSetsLimit, b.dflt)
+		}
 	}
 	for name, p := range c.Profiles {
 		if p == nil {

@@ -30,6 +30,16 @@ scopes = ["https://management.core.windows.net//.default"]
 databricks_host = "ADB-1.azuredatabricks.net/"
 `
 
+func TestScopeSetBounds(t *testing.T) {
+	c, err := Parse("config.toml", []byte("[daemon]\nmax_scope_sets_per_capability = 8\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Daemon.MaxScopeSets != DefaultMaxScopeSets || c.Daemon.MaxCapabilityScopeSets != 8 {
+		t.Fatalf("bounds %d, %d", c.Daemon.MaxScopeSets, c.Daemon.MaxCapabilityScopeSets)
+	}
+}
+
 func TestParseGood(t *testing.T) {
 	c, err := Parse("config.toml", []byte(good))
 	if err != nil {
@@ -77,6 +87,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad keepalive", "[daemon]\nkeepalive = \"often\"\n", `daemon.keepalive "often"`},
 		{"short keepalive", "[daemon]\nkeepalive = \"5m\"\n", `at least 1h`},
 		{"missing default", "default_profile = \"nope\"\n", `default_profile "nope"`},
+		{"negative scope-set bound", "[daemon]\nmax_scope_sets_per_profile = -1\n", "daemon.max_scope_sets_per_profile = -1: want 1 to 100000"},
+		{"huge scope-set bound", "[daemon]\nmax_scope_sets_per_capability = 1000000\n", "daemon.max_scope_sets_per_capability = 1000000"},
 		{"bad name", "[profiles.\"a b\"]\nflow = \"azure-cli\"\n", "profile names"},
 		{"bad scope", "[profiles.a]\nflow = \"azure-cli\"\nscopes=[\"a b\"]\n", "single words"},
 		{"two resources", "[profiles.a]\nflow = \"azure-cli\"\nscopes=[\"2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default\", \"https://management.core.windows.net//.default\"]\n", "one resource at a time"},

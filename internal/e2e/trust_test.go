@@ -12,7 +12,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -296,4 +298,88 @@ func TestTCPFloodByAnotherUser(t *testing.T) {
 	if !strings.Contains(m.logs.String(), fmt.Sprintf("uid=%d", uid)) {
 		t.Error("the refused uid is not in the log")
 	}
+}
+
+// TestManyScopesThroughOneCapability: a program asks for 10 000 distinct
+// scopes through one capability. The identity provider is asked for at
+// most max_scope_sets_per_capability of them, the others get a 403 that
+// says why, and the daemon's memory stays bounded (figures logged).
+func TestManyScopesThroughOneCapability(t *testing.T) {
+	m := tcpMachine(t, "")
+	m.start()
+	m.mustToken(entraemu.ClientSecret+"\n", "login", "app", "--client-secret-stdin")
+	capOut := m.mustToken("", "env", "app")
+	capability := regexpFind(t, `IDENTITY_HEADER='([^']+)'`, capOut)
+	tcp := m.status().Listeners.TCP
+	pid := m.daemon.Process.Pid
+	m.em.ResetCounts()
+	before := rssKB(t, pid)
+
+	const n = 10_000
+	statuses := map[int]int{}
+	var refusal string
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range 8 {
+		wg.Go(func() {
+			hc := &http.Client{Timeout: 30 * time.Second}
+			defer hc.CloseIdleConnections()
+			for i := range next {
+				req, _ := http.NewRequest("GET", fmt.Sprintf("http://%s/v1/token?scope=api://many-%d/.default", tcp, i), nil)
+				req.Header.Set("Authorization", "Bearer "+capability)
+				resp, err := hc.Do(req)
+				if err != nil {
+					t.Errorf("request %d: %v", i, err)
+					continue
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				mu.Lock()
+				statuses[resp.StatusCode]++
+				if resp.StatusCode == 403 && refusal == "" {
+					refusal = string(body)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	after := rssKB(t, pid)
+	calls := m.em.Counts()["client_credentials"]
+	t.Logf("%d distinct scopes through one capability: answers %v, %d identity-provider calls, daemon RSS %d kB before, %d kB after", n, statuses, calls, before, after)
+	const limit = 64 // config.DefaultMaxCapabilityScopeSets
+	if statuses[200] != limit || statuses[403] != n-limit {
+		t.Errorf("answers %v, want %d × 200 and the rest 403", statuses, limit)
+	}
+	if calls > limit {
+		t.Errorf("%d identity-provider calls, want at most %d", calls, limit)
+	}
+	if !strings.Contains(refusal, `"error":"forbidden"`) || !strings.Contains(refusal, "max_scope_sets_per_capability") {
+		t.Errorf("the refusal does not say why: %s", refusal)
+	}
+	if grown := after - before; grown > 64<<10 {
+		t.Errorf("the daemon grew by %d kB", grown)
+	}
+}
+
+// rssKB is the resident memory of process pid.
+func rssKB(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			return kb
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
 }
