@@ -38,6 +38,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := harden(); err != nil { // before any secret is in memory
+		return fmt.Errorf("harden the daemon: %w", err)
+	}
 	cfgPath := config.Path(*cfgFlag)
 	cfg, err := config.Load(cfgPath, *cfgFlag != "")
 	if err != nil {

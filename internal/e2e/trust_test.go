@@ -383,3 +383,66 @@ func rssKB(t *testing.T, pid int) int {
 	t.Fatal("no VmRSS")
 	return 0
 }
+
+// TestDaemonMemoryIsItsOwn: a process of the daemon's own uid that is not
+// root — the daemon's parent, even — cannot read the daemon's memory
+// through /proc/PID/mem, while it can read a sleep of its own that way;
+// and the daemon writes no core file (RLIMIT_CORE 0). The daemon runs as
+// the second OS user here, so that its uid is not root.
+func TestDaemonMemoryIsItsOwn(t *testing.T) {
+	uid, gid := otherUser(t)
+	bin := otherBin(t)
+	home, err := os.MkdirTemp("", "tkd-mem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(home) })
+	if err := os.Chown(home, int(uid), int(gid)); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(home, "run", "tokend.sock")
+	env := []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent", "TOKEND_CONFIG=/nonexistent/config.toml",
+		"TOKEND_SOCKET=" + sock, "TOKEND_STATE_DIR=" + filepath.Join(home, "state")}
+	out, errs, code := runAs(t, uid, gid, filepath.Join(bin, "peer"), env, "", "memread", sock, filepath.Join(bin, "tokend"), "serve", "--store", "memory")
+	if code != 0 {
+		t.Fatalf("memread: exit %d: %s", code, errs)
+	}
+	var got struct {
+		UID       int    `json:"uid"`
+		DaemonPID int    `json:"daemon_pid"`
+		Daemon    string `json:"daemon"`
+		Control   string `json:"control"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("memread: %q: %v", out, err)
+	}
+	t.Logf("uid %d reading /proc/PID/mem: tokend (pid %d): %s; its own sleep: %s", got.UID, got.DaemonPID, got.Daemon, got.Control)
+	if got.UID != int(uid) || got.UID == 0 {
+		t.Fatalf("the reader runs as uid %d", got.UID)
+	}
+	if !strings.HasPrefix(got.Control, "read 16 bytes") {
+		t.Fatalf("the reader cannot read a process of its own either (%s): the test proves nothing", got.Control)
+	}
+	if !strings.Contains(got.Daemon, "permission denied") {
+		t.Errorf("reading the daemon's memory: %s, want permission denied", got.Daemon)
+	}
+}
+
+// TestNoCoreFiles: the daemon's core file limit is 0.
+func TestNoCoreFiles(t *testing.T) {
+	m := newMachine(t, "file")
+	m.start()
+	limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", m.daemon.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(limits)) {
+		if strings.HasPrefix(line, "Max core file size") {
+			if f := strings.Fields(line); len(f) < 6 || f[4] != "0" || f[5] != "0" {
+				t.Fatalf("core limit: %q, want 0 0", line)
+			}
+			return
+		}
+	}
+	t.Fatalf("no core limit in:\n%s", limits)
+}

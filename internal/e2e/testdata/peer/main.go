@@ -9,6 +9,10 @@
 //	peer flood HOST:PORT CAPABILITY-ID
 //	                     hold 256 connections and send forged capabilities
 //	                     as fast as it can, until stdin closes
+//	peer memread SOCKET PROG [ARGS...]
+//	                     start PROG (tokend serve), wait for SOCKET, and try
+//	                     to read PROG's memory, and, to show that it could,
+//	                     that of a child sleep
 package main
 
 import (
@@ -21,6 +25,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -46,6 +52,12 @@ func main() {
 	switch os.Args[1] {
 	case "squat":
 		squat(os.Args[2])
+		return
+	case "memread":
+		if len(os.Args) < 4 {
+			os.Exit(2)
+		}
+		memread(os.Args[2], os.Args[3:])
 		return
 	case "flood":
 		if len(os.Args) != 4 {
@@ -242,4 +254,62 @@ func flood(addr, capID string) {
 	close(stop)
 	wg.Wait()
 	json.NewEncoder(os.Stdout).Encode(stats)
+}
+
+// memread is a process of the daemon's own uid (not root) trying to read
+// the daemon's memory through /proc/PID/mem, and the memory of a sleep of
+// its own the same way. Both are its children (as a Yama ptrace scope of 1
+// would require). It prints one JSON line.
+func memread(sock string, argv []string) {
+	d := exec.Command(argv[0], argv[1:]...)
+	d.Stderr = os.Stderr
+	if err := d.Start(); err != nil {
+		fail(err)
+	}
+	defer func() { d.Process.Kill(); d.Wait() }()
+	for i := 0; ; i++ {
+		if c, err := net.Dial("unix", sock); err == nil {
+			c.Close()
+			break
+		}
+		if i == 2000 {
+			fail(fmt.Errorf("no daemon on %s", sock))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	sl := exec.Command("sleep", "60")
+	if err := sl.Start(); err != nil {
+		fail(err)
+	}
+	defer func() { sl.Process.Kill(); sl.Wait() }()
+	out := map[string]any{"uid": os.Getuid(), "daemon_pid": d.Process.Pid}
+	out["daemon"] = readMem(d.Process.Pid)
+	out["control"] = readMem(sl.Process.Pid)
+	json.NewEncoder(os.Stdout).Encode(out)
+}
+
+// readMem reads 16 bytes of process pid's memory, at the start of its
+// first mapping (as /proc/PID/maps says, if readable; else of its stack),
+// and says what happened: "read N bytes", or the error.
+func readMem(pid int) string {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/mem", pid))
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
+	if err != nil {
+		return "maps: " + err.Error()
+	}
+	start, _, _ := strings.Cut(string(maps), "-")
+	addr, err := strconv.ParseInt(start, 16, 64)
+	if err != nil {
+		return "maps: " + err.Error()
+	}
+	buf := make([]byte, 16)
+	n, err := f.ReadAt(buf, addr)
+	if err != nil {
+		return err.Error()
+	}
+	return fmt.Sprintf("read %d bytes", n)
 }
