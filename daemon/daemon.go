@@ -1,8 +1,10 @@
 // Package daemon is tokend's server: it owns one token source per profile,
 // keeps every requested (profile, scopes) token fresh in the background, and
 // serves tokens over a unix socket (the caller is identified by the kernel)
-// and over loopback TCP (the caller presents a capability). One route table
-// serves both; guards run before routing.
+// and over loopback TCP (the caller presents a capability; on Linux the
+// kernel also says which user the caller is, and other users' connections
+// are closed as they are accepted, see tcpListener). One route table serves
+// both; guards run before routing.
 package daemon
 
 import (
