@@ -283,6 +283,29 @@ func (h *harness) tcpIdle(peer string) int {
 	return l.idle[peer]
 }
 
+// tcpIdleConn waits until the TCP listener counts the connection from
+// addr idle.
+func (h *harness) tcpIdleConn(addr string) {
+	h.t.Helper()
+	h.srv.mu.Lock()
+	l := h.srv.tcp
+	h.srv.mu.Unlock()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		l.mu.Lock()
+		idle := false
+		for c := range l.conns {
+			idle = idle || c.RemoteAddr().String() == addr && c.state == connIdle
+		}
+		l.mu.Unlock()
+		if idle {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("the connection from %s never went idle", addr)
+		}
+	}
+}
+
 // tcpDrained waits until the TCP listener holds no connection (those the
 // test closed are closed on the daemon's side too).
 func (h *harness) tcpDrained() {
@@ -517,7 +540,9 @@ func TestTCPConnectionBound(t *testing.T) {
 				t.Fatalf("request %d: %v %v", i, resp, err)
 			}
 			resp.Body.Close()
-			conns[i] = c // kept alive, idle
+			conns[i] = c
+			// Kept alive, idle: wait until the daemon sees it so, in this order.
+			h.tcpIdleConn(c.LocalAddr().String())
 		}
 		for i, c := range conns {
 			if i < len(conns)-maxIdlePerPeer {
