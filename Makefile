@@ -44,6 +44,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzAzureCLIToken$$' -fuzztime $(FUZZTIME) ./internal/entra
 	$(GO) test -run '^$$' -fuzz '^FuzzParseAuthRedirect$$' -fuzztime $(FUZZTIME) ./internal/entra
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1000x ./internal/pkcs12
+	$(GO) test -run '^$$' -fuzz '^FuzzDiagReply$$' -fuzztime $(FUZZTIME) ./internal/peercred
+	$(GO) test -run '^$$' -fuzz '^FuzzProcNetTCP$$' -fuzztime $(FUZZTIME) ./internal/peercred
+	$(GO) test -run '^$$' -fuzz '^FuzzLine$$' -fuzztime $(FUZZTIME) ./internal/quote
 
 bench:
 	bash bench/run.sh

@@ -19,14 +19,40 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tokend/tokend/client/wire"
+	"github.com/tokend/tokend/internal/safesocket"
 )
 
 // ErrUnreachable is wrapped by every error caused by not reaching the daemon.
 var ErrUnreachable = errors.New("tokend is not reachable")
+
+// ErrUntrusted is wrapped by the error of a request that the client refused
+// to send: the socket, its directory or the process serving it is not the
+// user's alone (someone else may have created them first, to collect what
+// clients send). Nothing was sent. The message names the path and its
+// owner.
+var ErrUntrusted = errors.New("refusing to talk to tokend")
+
+// NotAnsweringError is the error of a request that the daemon accepted but
+// did not answer before the caller's deadline: it is stopped, hung or
+// overloaded. It wraps ErrUnreachable and the context's error.
+type NotAnsweringError struct {
+	PID    int    // the daemon's process id, from the kernel (0 if unknown)
+	Socket string // where it listens
+	Err    error  // context.DeadlineExceeded, or what the watchdog saw
+}
+
+func (e *NotAnsweringError) Error() string {
+	return fmt.Sprintf("tokend (pid %d) is not answering on %s", e.PID, e.Socket)
+}
+
+func (e *NotAnsweringError) Unwrap() []error { return []error{ErrUnreachable, e.Err} }
 
 // Error is an error answer of the daemon.
 type Error struct {
@@ -43,16 +69,36 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s (HTTP %d)", e.Code, e.Status)
 }
 
-// Client talks to the daemon over its unix socket.
+// Client talks to the daemon over its unix socket. Before it sends
+// anything on a connection it checks, as the daemon does, that the socket
+// and its directory are the user's alone, and that the process that
+// accepted the connection runs as the user (the kernel's peer
+// credentials); otherwise the request fails with ErrUntrusted.
+//
+// Requests are bounded by their context: give every request that does not
+// wait on a person a deadline, and a daemon that does not answer by then
+// gives a *NotAnsweringError. Requests that wait on a person (interactive
+// sign-ins) and event streams check meanwhile that the daemon still
+// answers (see SignIn and Watch).
 type Client struct {
 	socket string
-	dialer net.Dialer
 	hc     *http.Client // for the streaming endpoints (login, watch)
+	pid    atomic.Int64 // the daemon's, from the last connection
+
+	// The watchdog of long requests: a ping every pingEvery, which must
+	// be answered within pingTimeout.
+	pingEvery, pingTimeout time.Duration
 }
+
+// Watchdog intervals of long requests.
+const (
+	pingEvery   = 10 * time.Second
+	pingTimeout = 5 * time.Second
+)
 
 // New returns a client for the daemon listening on socket.
 func New(socket string) *Client {
-	c := &Client{socket: socket, dialer: net.Dialer{Timeout: 2 * time.Second}}
+	c := &Client{socket: socket, pingEvery: pingEvery, pingTimeout: pingTimeout}
 	tr := &http.Transport{
 		DialContext:        func(ctx context.Context, _, _ string) (net.Conn, error) { return c.dial(ctx) },
 		DisableCompression: true,
@@ -62,8 +108,38 @@ func New(socket string) *Client {
 	return c
 }
 
+// dial connects to the daemon, and only to the user's own (see Client).
 func (c *Client) dial(ctx context.Context) (net.Conn, error) {
-	return c.dialer.DialContext(ctx, "unix", c.socket)
+	conn, cred, err := safesocket.Dial(ctx, c.socket)
+	if errors.Is(err, safesocket.ErrUnsafe) {
+		return nil, fmt.Errorf("%w at %s: %w", ErrUntrusted, c.socket, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.pid.Store(int64(cred.PID))
+	return conn, nil
+}
+
+// failure explains why a request to the daemon failed; connected says
+// whether the daemon had accepted the connection.
+func (c *Client) failure(ctx context.Context, err error, connected bool) error {
+	err = unwrapURL(err)
+	var na *NotAnsweringError
+	switch {
+	case errors.Is(err, ErrUntrusted):
+		return err
+	case errors.As(context.Cause(ctx), &na):
+		return na
+	case errors.Is(ctx.Err(), context.Canceled):
+		return ctx.Err()
+	case connected && (ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded)):
+		// The connection's deadline is the context's, and may fire first.
+		return &NotAnsweringError{PID: int(c.pid.Load()), Socket: c.socket, Err: context.DeadlineExceeded}
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	return fmt.Errorf("%w at %s: %w", ErrUnreachable, c.socket, err)
 }
 
 // Socket is the path this client dials.
@@ -131,12 +207,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	status, header, data, err := c.roundTrip(req)
+	status, header, data, connected, err := c.roundTrip(req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("%w at %s: %w", ErrUnreachable, c.socket, err)
+		return c.failure(ctx, err, connected)
 	}
 	if status/100 != 2 {
 		var eb wire.ErrorBody
@@ -161,34 +234,70 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 // roundTrip sends req on a connection of its own and reads the whole answer
 // (at most 1 MiB) on the calling goroutine: no transport, no goroutines, no
 // connection pool. A `token get` process lives for one request; this keeps
-// it from paying for machinery it would never reuse.
-func (c *Client) roundTrip(req *http.Request) (status int, header http.Header, body []byte, err error) {
+// it from paying for machinery it would never reuse. connected says
+// whether the daemon had accepted the connection when it failed.
+func (c *Client) roundTrip(req *http.Request) (status int, header http.Header, body []byte, connected bool, err error) {
 	ctx := req.Context()
 	conn, err := c.dial(ctx)
 	if err != nil {
-		return 0, nil, nil, err
+		return 0, nil, nil, false, err
 	}
 	defer conn.Close()
-	// Cancelling ctx unblocks the reads and writes below.
+	// The deadline bounds the reads and writes below; cancelling ctx
+	// unblocks them too.
+	if d, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(d)
+	}
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	req.Close = true // one request per connection
 	bw := bufio.NewWriterSize(conn, 2<<10)
 	if err := req.Write(bw); err != nil {
-		return 0, nil, nil, err
+		return 0, nil, nil, true, err
 	}
 	if err := bw.Flush(); err != nil {
-		return 0, nil, nil, err
+		return 0, nil, nil, true, err
 	}
 	resp, err := http.ReadResponse(bufio.NewReaderSize(conn, 4<<10), req)
 	if err != nil {
-		return 0, nil, nil, err
+		return 0, nil, nil, true, err
 	}
 	defer resp.Body.Close()
 	if body, err = io.ReadAll(io.LimitReader(resp.Body, 1<<20)); err != nil {
-		return 0, nil, nil, fmt.Errorf("read answer of %s: %w", req.URL.Path, err)
+		return 0, nil, nil, true, fmt.Errorf("read answer of %s: %w", req.URL.Path, err)
 	}
-	return resp.StatusCode, resp.Header, body, nil
+	return resp.StatusCode, resp.Header, body, true, nil
+}
+
+// watchdog watches, while a long request waits (a sign-in, an event
+// stream), that the daemon still answers: every pingEvery it asks
+// GET /healthz on a connection of its own, and when one gets no answer
+// within pingTimeout it cancels ctx with a *NotAnsweringError (a daemon
+// that went away ends the request by itself). stop ends the watch.
+func (c *Client) watchdog(ctx context.Context, cancel context.CancelCauseFunc) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(c.pingEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			pctx, pcancel := context.WithTimeout(ctx, c.pingTimeout)
+			err := c.do(pctx, http.MethodGet, "/healthz", nil, nil)
+			pcancel()
+			var na *NotAnsweringError
+			if errors.As(err, &na) && ctx.Err() == nil {
+				cancel(na)
+				return
+			}
+		}
+	}()
+	return sync.OnceFunc(func() { close(done) })
 }
 
 func unwrapURL(err error) error {

@@ -19,13 +19,19 @@ import (
 // SignIn signs a profile in with any flow, following interactive ones
 // (browser, device code): show (nil for non-interactive flows) gets each
 // thing the user must do (open a URL, enter a code) as the daemon reports
-// it. SignIn returns when the
-// sign-in ends; cancelling ctx cancels it in the daemon.
+// it. SignIn returns when the sign-in ends; cancelling ctx cancels it in
+// the daemon. An interactive sign-in waits on the person as long as ctx
+// allows, but not on a daemon that stopped answering: a watchdog asks the
+// daemon every few seconds on a connection of its own, and a daemon that
+// does not answer ends the sign-in with a *NotAnsweringError.
 func (c *Client) SignIn(ctx context.Context, req wire.LoginRequest, show func(wire.LoginEvent)) (*wire.LoginResult, error) {
 	b, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	defer c.watchdog(ctx, cancel)()
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://tokend/v1/login", bytes.NewReader(b))
 	if err != nil {
 		return nil, err
@@ -34,17 +40,21 @@ func (c *Client) SignIn(ctx context.Context, req wire.LoginRequest, show func(wi
 	hr.Header.Set("Accept", wire.ContentTypeNDJSON+", application/json")
 	resp, err := c.hc.Do(hr)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, fmt.Errorf("%w at %s: %w", ErrUnreachable, c.socket, unwrapURL(err))
+		return nil, c.failure(ctx, err, c.pid.Load() != 0)
 	}
 	defer resp.Body.Close()
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); resp.StatusCode == http.StatusOK && mt == wire.ContentTypeNDJSON {
-		return readLoginEvents(ctx, resp.Body, show)
+		r, err := readLoginEvents(ctx, resp.Body, show)
+		if err != nil && ctx.Err() != nil {
+			return nil, c.failure(ctx, err, true)
+		}
+		return r, err
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, c.failure(ctx, err, true)
+		}
 		return nil, fmt.Errorf("read answer of /v1/login: %w", err)
 	}
 	if resp.StatusCode/100 != 2 {

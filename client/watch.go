@@ -29,8 +29,14 @@ var errLongLine = errors.New("event line too long")
 
 // Watch follows GET /v1/watch and calls fn with each event until ctx is
 // done (it then returns ctx.Err()), fn returns an error, or the daemon ends
-// the stream (an error wrapping ErrUnreachable: reconnect to go on).
+// the stream (an error wrapping ErrUnreachable: reconnect to go on). As
+// SignIn does, it checks meanwhile that the daemon still answers: one that
+// stopped answering ends the watch with a *NotAnsweringError.
 func (c *Client) Watch(ctx context.Context, req WatchRequest, fn func(wire.Event) error) error {
+	outer := ctx
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	defer c.watchdog(ctx, cancel)()
 	path := "/v1/watch"
 	if req.Profile != "" {
 		path += "?" + url.Values{"profile": {req.Profile}}.Encode()
@@ -42,10 +48,7 @@ func (c *Client) Watch(ctx context.Context, req WatchRequest, fn func(wire.Event
 	hreq.Header.Set("Accept", "text/event-stream")
 	resp, err := c.hc.Do(hreq)
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("%w at %s: %w", ErrUnreachable, c.socket, unwrapURL(err))
+		return c.failure(ctx, err, c.pid.Load() != 0)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -55,8 +58,11 @@ func (c *Client) Watch(ctx context.Context, req WatchRequest, fn func(wire.Event
 		req.Opened()
 	}
 	err = readEvents(resp.Body, fn)
+	if outer.Err() != nil {
+		return outer.Err()
+	}
 	if ctx.Err() != nil {
-		return ctx.Err()
+		return c.failure(ctx, err, true)
 	}
 	return err
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/idp"
+	"github.com/tokend/tokend/internal/quote"
 )
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) error {
@@ -24,7 +25,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) Login(ctx context.Context, name string, req wire.LoginRequest) error {
 	p := s.profile(name)
 	if p == nil {
-		return newError(wire.CodeUnknownProfile, "no profile %q", name)
+		return newError(wire.CodeUnknownProfile, "no profile %s", quote.String(name))
 	}
 	_, err := s.login(ctx, p, loginRequest(req))
 	return err

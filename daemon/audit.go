@@ -46,6 +46,9 @@ func (s *Server) audit(r *http.Request, p *profile, scopes []string, expires tim
 		attrs = append(attrs, slog.String("via", "socket"), slog.Int("uid", c.cred.UID), slog.Int("pid", c.cred.PID), slog.String("exe", c.executable()))
 	case c.cap != nil:
 		attrs = append(attrs, slog.String("via", "tcp"), slog.String("capability", c.cap.id), slog.String("peer", r.RemoteAddr))
+		if c.uid >= 0 {
+			attrs = append(attrs, slog.Int("uid", c.uid))
+		}
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "token issued", attrs...)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/clock"
+	"github.com/tokend/tokend/internal/quote"
 )
 
 const (
@@ -34,6 +35,28 @@ type capability struct {
 	scopes  []string // empty: any scope
 	expires time.Time
 	audited atomic.Pointer[auditKey] // audit.go
+
+	mu    sync.Mutex
+	asked map[string]struct{} // the scope sets asked for (scopeKey)
+}
+
+// admit records that the capability asks for scopes, and reports whether
+// it may: at most max distinct scope sets in its life.
+func (c *capability) admit(scopes []string, max int) error {
+	k := scopeKey(scopes)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.asked[k]; ok {
+		return nil
+	}
+	if len(c.asked) >= max {
+		return newError(wire.CodeForbidden, "this capability has asked for %d scope sets, the most daemon.max_scope_sets_per_capability allows: mint another (token exec, token env), or raise the limit in the config and restart tokend", max)
+	}
+	if c.asked == nil {
+		c.asked = map[string]struct{}{}
+	}
+	c.asked[k] = struct{}{}
+	return nil
 }
 
 // allows reports whether the capability covers every scope asked.
@@ -163,7 +186,7 @@ func (s *Server) handleCreateCapability(w http.ResponseWriter, r *http.Request) 
 func (s *Server) handleRevokeCapability(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
 	if !s.caps.revoke(id) {
-		return errorf(http.StatusNotFound, wire.CodeInvalidRequest, "no capability %q", id)
+		return errorf(http.StatusNotFound, wire.CodeInvalidRequest, "no capability %s", quote.String(id))
 	}
 	s.log.Info("capability revoked", "id", id)
 	w.WriteHeader(http.StatusNoContent)

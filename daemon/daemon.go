@@ -1,11 +1,14 @@
 // Package daemon is tokend's server: it owns one token source per profile,
 // keeps every requested (profile, scopes) token fresh in the background, and
 // serves tokens over a unix socket (the caller is identified by the kernel)
-// and over loopback TCP (the caller presents a capability). One route table
-// serves both; guards run before routing.
+// and over loopback TCP (the caller presents a capability; on Linux the
+// kernel also says which user the caller is, and other users' connections
+// are closed as they are accepted, see tcpListener). One route table serves
+// both; guards run before routing.
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +24,7 @@ import (
 	"github.com/tokend/tokend/internal/clock"
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/idp"
+	"github.com/tokend/tokend/internal/peercred"
 )
 
 // Source gets tokens for one profile from its identity provider. It never
@@ -57,9 +61,21 @@ type Config struct {
 	Version string
 	// RefreshTimeout bounds one call to the identity provider (default 60s).
 	RefreshTimeout time.Duration
-	// IdleAfter stops background refresh of a (profile, scopes) pair nobody
-	// asked for in this long (default 12h); the next request revives it.
+	// MaxWait bounds, in real time, how long a request waits on the
+	// identity provider (default 20s): a slower refresh goes on in the
+	// background, and the caller gets upstream_unavailable, so that a
+	// client's deadline means the daemon is not answering.
+	MaxWait time.Duration
+	// IdleAfter drops a (profile, scopes) pair nobody asked for in this
+	// long (default 12h): it is no longer refreshed, nor kept (the
+	// profile's own scopes are kept, see KeepAlive). The next request
+	// starts it over.
 	IdleAfter time.Duration
+	// MaxScopeSets bounds the pairs a profile keeps (default 256), and
+	// MaxCapabilityScopeSets the scope sets one capability may ask for
+	// in its life (default 64). Beyond them requests are refused (403)
+	// before the identity provider is asked.
+	MaxScopeSets, MaxCapabilityScopeSets int
 	// KeepAlive refreshes an idle profile's own token this often anyway
 	// (default 24h; negative: never), so that an unused refresh token does
 	// not expire at the identity provider (Entra: 90 days of inactivity).
@@ -86,6 +102,14 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners wire.Listeners
+	tcp       *tcpListener // the last one Run started
+
+	// Tests set these to stand in for the kernel's view of TCP peers
+	// (nil: peercred.TCPOwners, tcpAdmits); tcpUnknown for a kernel that
+	// does not say (macOS).
+	tcpOwners  func(net.Conn) (int, error)
+	tcpAdmits  func(uid int) bool
+	tcpUnknown bool
 }
 
 // New builds a Server. A profile whose source cannot be built is kept, in
@@ -102,6 +126,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.RefreshTimeout == 0 {
 		cfg.RefreshTimeout = 60 * time.Second
+	}
+	cfg.MaxScopeSets = cmp.Or(cfg.MaxScopeSets, config.DefaultMaxScopeSets)
+	cfg.MaxCapabilityScopeSets = cmp.Or(cfg.MaxCapabilityScopeSets, config.DefaultMaxCapabilityScopeSets)
+	if cfg.MaxWait == 0 {
+		cfg.MaxWait = 20 * time.Second
 	}
 	if cfg.IdleAfter == 0 {
 		cfg.IdleAfter = 12 * time.Hour
@@ -136,18 +165,30 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	s.Listening(ln)
+	var connState func(net.Conn, http.ConnState)
 	if _, ok := ln.Addr().(*net.UnixAddr); ok {
 		ln = newLimitListener(ln, maxSocketConns)
 	} else {
-		ln = newLimitListener(ln, maxTCPConns)
+		owners, closeOwners := s.tcpPeerOwners()
+		defer closeOwners()
+		admits := s.tcpAdmits
+		if admits == nil {
+			admits = tcpAdmits
+		}
+		tl := newTCPListener(ln, owners, admits, s.log)
+		ln, connState = tl, tl.track
+		s.mu.Lock()
+		s.tcp = tl
+		s.mu.Unlock()
 	}
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
+		MaxHeaderBytes:    maxHeader - headerSlack,
 		ConnContext:       connContext,
+		ConnState:         connState,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	srv.RegisterOnShutdown(func() { s.watch.endServer(srv) }) // SSE streams never go idle
@@ -165,6 +206,24 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// tcpPeerOwners returns how the TCP listener learns the uid of a peer
+// (nil where the kernel does not say), and what releases it.
+func (s *Server) tcpPeerOwners() (func(net.Conn) (int, error), func()) {
+	if s.tcpOwners != nil || s.tcpUnknown {
+		return s.tcpOwners, func() {}
+	}
+	o, err := peercred.NewTCPOwners()
+	switch {
+	case err == nil:
+		return o.UID, func() { o.Close() }
+	case errors.Is(err, peercred.ErrUnsupported):
+		s.log.Debug("this system does not say who owns a TCP peer: TCP callers are judged by their capability alone")
+	default:
+		s.log.Warn("cannot learn who owns TCP peers: TCP callers are judged by their capability alone", "err", err)
+	}
+	return nil, func() {}
 }
 
 // Listening records where the daemon listens, as status reports it. Run

@@ -5,6 +5,7 @@ import (
 
 	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/quote"
 )
 
 // databricksPrefix is where the Databricks metadata service lives; the rest
@@ -33,7 +34,7 @@ func (s *Server) handleDatabricks(w http.ResponseWriter, r *http.Request) error 
 		return errorf(http.StatusMethodNotAllowed, wire.CodeInvalidRequest, "the metadata service answers GET only")
 	}
 	if v := r.Header.Get("X-Databricks-Metadata-Version"); v != "1" {
-		return newError(wire.CodeInvalidRequest, "X-Databricks-Metadata-Version %q is not supported: tokend speaks version 1", v)
+		return newError(wire.CodeInvalidRequest, "X-Databricks-Metadata-Version %s is not supported: tokend speaks version 1", quote.String(v))
 	}
 	host := r.Header.Get("X-Databricks-Host")
 	if host == "" {
@@ -47,11 +48,14 @@ func (s *Server) handleDatabricks(w http.ResponseWriter, r *http.Request) error 
 		return newError(wire.CodeInvalidRequest, "profile %s has no databricks_host: set it in the config", p.cfg.Name)
 	}
 	if h, err := config.NormalizeHost(host); err != nil || h != p.cfg.DatabricksHost {
-		return newError(wire.CodeForbidden, "X-Databricks-Host %q is not the workspace of profile %s (%s)", host, p.cfg.Name, p.cfg.DatabricksHost)
+		return newError(wire.CodeForbidden, "X-Databricks-Host %s is not the workspace of profile %s (%s)", quote.String(host), p.cfg.Name, p.cfg.DatabricksHost)
 	}
 	scopes := []string{config.DatabricksScope}
 	if !c.allows(scopes) {
 		return newError(wire.CodeForbidden, "this capability does not cover Azure Databricks")
+	}
+	if err := c.admit(scopes, s.cfg.MaxCapabilityScopeSets); err != nil {
+		return err
 	}
 	t, err := s.token(r.Context(), p, scopes)
 	if err != nil {

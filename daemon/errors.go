@@ -10,6 +10,7 @@ import (
 
 	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/idp"
+	"github.com/tokend/tokend/internal/quote"
 	"github.com/tokend/tokend/store"
 )
 
@@ -24,8 +25,10 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.code + ": " + e.desc }
 
+// errorf builds an apiError. The description is made safe to print (see
+// quote.Line): it may echo what a caller sent.
 func errorf(status int, code, format string, args ...any) *apiError {
-	return &apiError{status: status, code: code, desc: fmt.Sprintf(format, args...)}
+	return &apiError{status: status, code: code, desc: quote.Line(fmt.Sprintf(format, args...))}
 }
 
 // Statuses of the error codes. Permanent failures are 4xx; only retryable
@@ -118,6 +121,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		b = []byte(`{"error":"internal","error_description":"encode response"}`)
 	}
 	setJSONHeaders(w.Header()) // tokenjson.go
+	switch status {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests:
+		// A refused caller does not keep its connection (and its slot).
+		w.Header().Set("Connection", "close")
+	}
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))
 }

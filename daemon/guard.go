@@ -15,6 +15,7 @@ import (
 
 	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/peercred"
+	"github.com/tokend/tokend/internal/quote"
 	"github.com/tokend/tokend/internal/redact"
 )
 
@@ -25,6 +26,8 @@ type caller struct {
 	cred    peercred.Cred
 	credErr error
 	cap     *capability
+	uid     int    // of a TCP caller: -1 where the kernel does not say
+	peer    string // of a TCP caller: "uid N", or its IP
 
 	exeOnce sync.Once
 	exe     string
@@ -48,17 +51,20 @@ func callerOf(ctx context.Context) *caller {
 	if c, ok := ctx.Value(callerKey{}).(*caller); ok {
 		return c
 	}
-	return &caller{}
+	return &caller{uid: -1}
 }
 
 // connContext attaches the peer credentials of a unix connection to every
 // request on it. They come from the kernel, never from the request.
 func connContext(ctx context.Context, c net.Conn) context.Context {
+	if tc, ok := c.(*tcpConn); ok {
+		return context.WithValue(ctx, callerKey{}, &caller{uid: tc.uid, peer: tc.peer})
+	}
 	if w, ok := c.(interface{ Unwrap() net.Conn }); ok {
 		c = w.Unwrap()
 	}
 	if _, ok := c.(*net.UnixConn); !ok {
-		return context.WithValue(ctx, callerKey{}, &caller{})
+		return context.WithValue(ctx, callerKey{}, &caller{uid: -1})
 	}
 	cred, err := peercred.Get(c)
 	return context.WithValue(ctx, callerKey{}, &caller{socket: true, cred: cred, credErr: err})
@@ -121,8 +127,9 @@ func (s *Server) socketGuard(next http.Handler) http.Handler {
 
 // tcpGuard refuses, before routing, anything a browser or a request forgery
 // could send, then requires a capability where the request's protocol
-// carries it (see presented). A peer that fails too many capability checks
-// is refused for a while without a look at what it presents.
+// carries it (see presented). A peer (a uid where the kernel says) that
+// fails too many capability checks gets 429 for its failures for a while;
+// a valid capability is served whatever its peer's budget.
 func (s *Server) tcpGuard(port int, next http.Handler) http.Handler {
 	p := strconv.Itoa(port)
 	hosts := map[string]bool{"127.0.0.1:" + p: true, "localhost:" + p: true, "[::1]:" + p: true}
@@ -132,23 +139,24 @@ func (s *Server) tcpGuard(port int, next http.Handler) http.Handler {
 			s.refuse(w, r, err)
 			return
 		}
-		peer := peerOf(r)
-		if d := fails.wait(peer); d > 0 {
-			e := errorf(http.StatusTooManyRequests, wire.CodeUnauthorized, "too many failed capability checks from %s: try again in %s", peer, d.Round(time.Second))
-			e.retryAfter = d
-			s.refuse(w, r, e)
-			return
-		}
+		conn := callerOf(r.Context())
 		secret, where := presented(r)
 		c := s.caps.check(secret)
 		if c == nil {
+			peer := peerOf(r)
+			if d := fails.wait(peer); d > 0 {
+				e := errorf(http.StatusTooManyRequests, wire.CodeUnauthorized, "too many failed capability checks from %s: try again in %s", peer, d.Round(time.Second))
+				e.retryAfter = d
+				s.refuse(w, r, e)
+				return
+			}
 			if fails.fail(peer) {
 				s.log.Warn("peer refused for failing capability checks", "peer", peer, "endpoint", endpointOf(r))
 			}
 			s.refuse(w, r, newError(wire.CodeUnauthorized, "%s must carry a valid capability: run the program under `token exec PROFILE -- …` or mint one with `token env PROFILE`", where))
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, &caller{cap: c})))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, &caller{cap: c, uid: conn.uid, peer: conn.peer})))
 	})
 }
 
@@ -189,7 +197,7 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err *apiError) {
 func browserCheck(r *http.Request, hosts map[string]bool) *apiError {
 	switch {
 	case !hosts[strings.ToLower(r.Host)] && !isLocalAddr(r):
-		return newError(wire.CodeForbidden, "Host %q refused: use 127.0.0.1 or localhost with the daemon's port", redact.String(r.Host))
+		return newError(wire.CodeForbidden, "Host %s refused: use 127.0.0.1 or localhost with the daemon's port", quote.String(redact.String(r.Host)))
 	case r.Header["Origin"] != nil || r.Header["Referer"] != nil:
 		return newError(wire.CodeForbidden, "requests from web pages are refused")
 	case !fetchSiteNone(r.Header["Sec-Fetch-Site"]):

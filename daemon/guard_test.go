@@ -44,6 +44,28 @@ func TestBadInput(t *testing.T) {
 			t.Fatalf("%d %s", r.status, r.body)
 		}
 	})
+	// What a request sends comes back escaped and cut, in every error.
+	long := strings.Repeat("z", 8<<10)
+	for _, tc := range []struct{ name, path, want string }{
+		{"profile", "/v1/token?profile=a%1B%5B2Jb" + long, `no profile "a\x1b[2Jb` + strings.Repeat("z", 90) + `…" (8198 bytes)`},
+		{"parameter", "/v1/token?%E2%80%AEx=1", `unknown query parameter "\u202ex"`},
+		{"resource", "/v1/token?profile=app&resource=r%07/.default", `resource "r\a/.default"`},
+		{"json field", "", `unknown field "pass\x1bword"`},
+	} {
+		t.Run("echo "+tc.name, func(t *testing.T) {
+			r := h.get(tc.path)
+			if tc.path == "" {
+				r = h.post("/v1/login", map[string]any{"profile": "user", "pass\x1bword": "x"})
+			}
+			var e wire.ErrorBody
+			if err := jsonDecode(bytesReader(r.body), &e); err != nil || !strings.Contains(e.Description, tc.want) {
+				t.Fatalf("%d %.300s, want a description with %s", r.status, r.body, tc.want)
+			}
+			if len(e.Description) > 300 || strings.ContainsAny(e.Description, "\x1b\a\u202e") {
+				t.Fatalf("description echoes raw or long input: %.300q", e.Description)
+			}
+		})
+	}
 	t.Run("bad capability ttl", func(t *testing.T) {
 		r := h.post("/v1/capabilities", wire.CapabilityRequest{Profile: "app", TTLSeconds: -5})
 		if r.status != 400 {

@@ -103,81 +103,235 @@ func TestSecurityHeadersEverywhere(t *testing.T) {
 }
 
 // TestFailedCapabilityRateLimit: a peer that fails failBurst capability
-// checks is answered 429 with Retry-After, without a look at what it
-// presents (a valid capability too), until the daemon's clock refills its
-// budget; another peer address is not affected.
+// checks gets 429 with Retry-After for its failures until the daemon's
+// clock refills its budget; its valid capability is still served. Where
+// the kernel says who owns a TCP peer, budgets are per uid, so another
+// uid's failures do not spend the owner's; where it does not (macOS),
+// they are per address, and all local users share 127.0.0.1 — but
+// nobody's failures refuse a valid capability.
 func TestFailedCapabilityRateLimit(t *testing.T) {
-	h := newHarness(t, harnessOpts{noRefresher: true})
-	cp := mintCap(t, h, wire.CapabilityRequest{Profile: "app"})
-	other := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{
-		LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)},
-	}).DialContext}}
-	defer other.CloseIdleConnections()
-
-	ask := func(hc *http.Client, path, header, value string) response {
-		t.Helper()
-		req, _ := http.NewRequest("GET", "http://"+h.tcp+path, nil)
-		if header != "" {
-			req.Header.Set(header, value)
-		}
-		return do(t, hc, req)
-	}
-	good := func(hc *http.Client) response { return ask(hc, "/v1/token", "Authorization", "Bearer "+cp.Token) }
-	// Failures on every endpoint count together.
-	bad := []func() response{
-		func() response { return ask(h.http, "/v1/token", "Authorization", "Bearer tkd1."+cp.ID+".guess") },
-		func() response { return ask(h.http, "/msi/token", "X-IDENTITY-HEADER", "guess") },
-		func() response { return ask(h.http, "/databricks/tkd1.guess", "", "") },
-		func() response { return ask(h.http, "/v1/token", "", "") },
-	}
-	for i := range failBurst {
-		if r := bad[i%len(bad)](); r.status != 401 {
-			t.Fatalf("failure %d: %d %s, want 401", i+1, r.status, r.body)
-		}
-	}
 	for _, tc := range []struct {
-		name string
-		r    response
+		name     string
+		opts     harnessOpts
+		attacker string // where the failures come from
+		owner    string // where the owner's requests come from
+		shared   bool   // the owner's budget is the attacker's
 	}{
-		{"next failure", bad[0]()},
-		{"valid capability from the same peer", good(h.http)},
-		{"MSI from the same peer", ask(h.http, "/msi/token?api-version=2019-08-01&resource=x", "X-IDENTITY-HEADER", cp.Token)},
+		{"per uid", harnessOpts{noRefresher: true, tcpUIDs: true}, "127.0.0.2", "127.0.0.1", false},
+		{"per address where the uid is unknown", harnessOpts{noRefresher: true, tcpUnknown: true}, "127.0.0.1", "127.0.0.1", true},
 	} {
-		if tc.r.status != 429 {
-			t.Fatalf("%s: %d %s, want 429", tc.name, tc.r.status, tc.r.body)
-		}
-		if ra, err := strconv.Atoi(tc.r.header.Get("Retry-After")); err != nil || ra < 1 || ra > int(failRefill/time.Second) {
-			t.Fatalf("%s: Retry-After %q", tc.name, tc.r.header.Get("Retry-After"))
-		}
-		checkSecurityHeaders(t, tc.r.header)
-	}
-	if r := good(other); r.status != 200 {
-		t.Fatalf("another peer address: %d %s, want 200", r.status, r.body)
-	}
-	// Browser-shaped requests are refused before the limiter: still 403.
-	if r := ask(h.http, "/v1/token", "Origin", "https://evil.example"); r.status != 403 {
-		t.Fatalf("Origin while limited: %d", r.status)
-	}
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, tc.opts)
+			cp := mintCap(t, h, wire.CapabilityRequest{Profile: "app"})
+			attacker, owner := clientFrom(t, tc.attacker), clientFrom(t, tc.owner)
+			ask := func(hc *http.Client, path, header, value string) response {
+				t.Helper()
+				req, _ := http.NewRequest("GET", "http://"+h.tcp+path, nil)
+				if header != "" {
+					req.Header.Set(header, value)
+				}
+				return do(t, hc, req)
+			}
+			good := func(hc *http.Client) response { return ask(hc, "/v1/token", "Authorization", "Bearer "+cp.Token) }
+			// Failures on every endpoint count together.
+			bad := []func() response{
+				func() response { return ask(attacker, "/v1/token", "Authorization", "Bearer tkd1."+cp.ID+".guess") },
+				func() response { return ask(attacker, "/msi/token", "X-IDENTITY-HEADER", "guess") },
+				func() response { return ask(attacker, "/databricks/tkd1.guess", "", "") },
+				func() response { return ask(attacker, "/v1/token", "", "") },
+			}
+			for i := range failBurst {
+				if r := bad[i%len(bad)](); r.status != 401 {
+					t.Fatalf("failure %d: %d %s, want 401", i+1, r.status, r.body)
+				}
+			}
+			for i, r := range []response{bad[0](), bad[1](), bad[2]()} {
+				if r.status != 429 {
+					t.Fatalf("failure %d over the budget: %d %s, want 429", failBurst+i+1, r.status, r.body)
+				}
+				if ra, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || ra < 1 || ra > int(failRefill/time.Second) {
+					t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
+				}
+				checkSecurityHeaders(t, r.header)
+			}
+			if r := good(attacker); r.status != 200 {
+				t.Fatalf("a valid capability from the limited peer: %d %s, want 200", r.status, r.body)
+			}
+			if r := ask(attacker, "/msi/token?api-version=2019-08-01&resource=x", "X-IDENTITY-HEADER", cp.Token); r.status != 200 {
+				t.Fatalf("MSI with a valid capability from the limited peer: %d %s", r.status, r.body)
+			}
+			if r := good(owner); r.status != 200 {
+				t.Fatalf("the owner: %d %s, want 200", r.status, r.body)
+			}
+			ownerFails := ask(owner, "/v1/token", "Authorization", "Bearer tkd1."+cp.ID+".mine")
+			if want := map[bool]int{false: 401, true: 429}[tc.shared]; ownerFails.status != want {
+				t.Fatalf("the owner's own failure: %d, want %d", ownerFails.status, want)
+			}
+			// Browser-shaped requests are refused before the limiter: still 403.
+			if r := ask(attacker, "/v1/token", "Origin", "https://evil.example"); r.status != 403 {
+				t.Fatalf("Origin while limited: %d", r.status)
+			}
 
-	h.clk.Advance(failRefill)
-	if r := good(h.http); r.status != 200 {
-		t.Fatalf("after the refill: %d %s, want 200", r.status, r.body)
+			h.clk.Advance(failRefill)
+			if r := bad[0](); r.status != 401 {
+				t.Fatalf("one more failure after the refill: %d, want 401", r.status)
+			}
+			if r := bad[0](); r.status != 429 {
+				t.Fatalf("budget used up again: %d, want 429", r.status)
+			}
+			h.clk.Advance(failBurst * failRefill)
+			for i := range failBurst {
+				if r := bad[0](); r.status != 401 {
+					t.Fatalf("refilled budget, failure %d: %d, want 401", i+1, r.status)
+				}
+			}
+		})
 	}
-	if r := bad[0](); r.status != 401 {
-		t.Fatalf("one more failure after the refill: %d, want 401", r.status)
-	}
-	if r := good(h.http); r.status != 429 {
-		t.Fatalf("budget used up again: %d, want 429", r.status)
-	}
-	h.clk.Advance(failBurst * failRefill)
-	for i := range failBurst - 1 {
-		if r := bad[0](); r.status != 401 {
-			t.Fatalf("refilled budget, failure %d: %d, want 401", i+1, r.status)
+}
+
+// TestTCPRefusesOtherUsers: where the kernel says who owns a TCP peer, a
+// connection of another user is closed before a byte of it is read, a
+// valid capability notwithstanding, and logged once; the owner and an
+// admitted uid are served, and the audit line names their uid.
+func TestTCPRefusesOtherUsers(t *testing.T) {
+	var logs syncBuffer
+	h := newHarness(t, harnessOpts{noRefresher: true, tcpUIDs: true, logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	cp := mintCap(t, h, wire.CapabilityRequest{Profile: "app"})
+	before := h.profileStatus("app").Counters.Served
+	for range 3 {
+		c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 3)}}).Dial("tcp", h.tcp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "GET /v1/token HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n", h.tcp, cp.Token)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		got, err := io.ReadAll(c)
+		c.Close()
+		if len(got) != 0 || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("another user's connection got %q, %v; want it closed unanswered", got, err)
 		}
 	}
-	if r := good(h.http); r.status != 200 {
-		t.Fatalf("within the refilled budget: %d, want 200", r.status)
+	if n := h.profileStatus("app").Counters.Served; n != before {
+		t.Fatalf("%d tokens served to another user", n-before)
 	}
+	if n := strings.Count(logs.String(), `"msg":"refused TCP peer of another user","uid":4343`); n != 1 {
+		t.Fatalf("%d log lines for the refused uid, want 1:\n%s", n, logs.String())
+	}
+	for ip, uid := range map[string]int{"127.0.0.1": os.Getuid(), "127.0.0.2": guestUID} {
+		req, _ := http.NewRequest("GET", "http://"+h.tcp+"/v1/token?resource=api://"+ip, nil)
+		req.Header.Set("Authorization", "Bearer "+cp.Token)
+		if r := do(t, clientFrom(t, ip), req); r.status != 200 {
+			t.Fatalf("from %s: %d %s", ip, r.status, r.body)
+		}
+		lines := auditLines(t, logs.String())
+		if got := lines[len(lines)-1]["uid"]; got != float64(uid) {
+			t.Errorf("audit line of %s: uid %v, want %d", ip, got, uid)
+		}
+	}
+}
+
+// TestRefusalsCloseTheConnection: a 401, 403 or 429 says Connection: close
+// and the daemon closes the connection after it.
+func TestRefusalsCloseTheConnection(t *testing.T) {
+	h := newHarness(t, harnessOpts{noRefresher: true, tcpUIDs: true})
+	cp := mintCap(t, h, wire.CapabilityRequest{Profile: "app", Scopes: []string{"api://one/.default"}})
+	for _, tc := range []struct {
+		name, headers string
+		status        int
+	}{
+		{"no capability", "", 401},
+		{"Origin", "Authorization: Bearer " + cp.Token + "\r\nOrigin: https://evil.example\r\n", 403},
+		{"scope not covered", "Authorization: Bearer " + cp.Token + "\r\n", 403},
+		{"over the budget", "Authorization: Bearer tkd1.x.y\r\n", 429},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.status == 429 {
+				for range failBurst {
+					do(t, h.http, mustRequest("GET", "http://"+h.tcp+"/v1/token"))
+				}
+			}
+			c, err := net.Dial("tcp", h.tcp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			fmt.Fprintf(c, "GET /v1/token?resource=api://two HTTP/1.1\r\nHost: %s\r\n%s\r\n", h.tcp, tc.headers)
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			if resp.StatusCode != tc.status || !resp.Close {
+				t.Fatalf("%d, Connection: close %v; want %d and close", resp.StatusCode, resp.Close, tc.status)
+			}
+			if n, err := br.Read(make([]byte, 1)); n != 0 || errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("the connection stayed open: %d, %v", n, err)
+			}
+		})
+	}
+}
+
+// tcpIdle is how many connections of peer the TCP listener counts idle.
+func (h *harness) tcpIdle(peer string) int {
+	h.srv.mu.Lock()
+	l := h.srv.tcp
+	h.srv.mu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.idle[peer]
+}
+
+// tcpIdleConn waits until the TCP listener counts the connection from
+// addr idle.
+func (h *harness) tcpIdleConn(addr string) {
+	h.t.Helper()
+	h.srv.mu.Lock()
+	l := h.srv.tcp
+	h.srv.mu.Unlock()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		l.mu.Lock()
+		idle := false
+		for c := range l.conns {
+			idle = idle || c.RemoteAddr().String() == addr && c.state == connIdle
+		}
+		l.mu.Unlock()
+		if idle {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("the connection from %s never went idle", addr)
+		}
+	}
+}
+
+// tcpDrained waits until the TCP listener holds no connection (those the
+// test closed are closed on the daemon's side too).
+func (h *harness) tcpDrained() {
+	h.t.Helper()
+	h.srv.mu.Lock()
+	l := h.srv.tcp
+	h.srv.mu.Unlock()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		l.mu.Lock()
+		n := len(l.conns)
+		l.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("%d TCP connections still open", n)
+		}
+	}
+}
+
+func mustRequest(method, url string) *http.Request {
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		panic(err)
+	}
+	return req
 }
 
 // TestFailLimiter: the refusal is logged when a peer uses up its budget,
@@ -264,47 +418,182 @@ func TestLimitListener(t *testing.T) {
 	}
 }
 
-// TestTCPConnectionBound: with maxTCPConns connections open, the daemon
-// answers the next request only once one of them closes.
+// TestTCPConnectionBound: with maxTCPConns connections held open without a
+// request in flight, a request is answered at once: the longest idle
+// connection is closed to make room. With maxTCPConns requests in flight
+// (event streams), the next waits until one ends. An admitted uid other than the daemon's
+// holds at most maxGuestConns, and a peer at most maxIdlePerPeer idle.
 func TestTCPConnectionBound(t *testing.T) {
-	h := newHarness(t, harnessOpts{noRefresher: true})
+	h := newHarness(t, harnessOpts{noRefresher: true, tcpUIDs: true})
 	cp := mintCap(t, h, wire.CapabilityRequest{Profile: "app"})
-	conns := make([]net.Conn, maxTCPConns)
-	for i := range conns {
-		c, err := net.Dial("tcp", h.tcp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		conns[i] = c
+	ask := func(hc *http.Client) chan response {
+		answered := make(chan response, 1)
+		go func() {
+			req, _ := http.NewRequest("GET", "http://"+h.tcp+"/v1/token", nil)
+			req.Header.Set("Authorization", "Bearer "+cp.Token)
+			resp, err := hc.Do(req)
+			if err != nil {
+				answered <- response{status: -1, body: []byte(err.Error())}
+				return
+			}
+			resp.Body.Close()
+			answered <- response{status: resp.StatusCode}
+		}()
+		return answered
 	}
-	answered := make(chan response, 1)
-	go func() {
-		hc := &http.Client{Transport: &http.Transport{}}
-		defer hc.CloseIdleConnections()
-		req, _ := http.NewRequest("GET", "http://"+h.tcp+"/v1/token", nil)
-		req.Header.Set("Authorization", "Bearer "+cp.Token)
-		resp, err := hc.Do(req)
-		if err != nil {
-			answered <- response{status: -1, body: []byte(err.Error())}
-			return
+	fresh := func() *http.Client { return &http.Client{Transport: &http.Transport{DisableKeepAlives: true}} }
+	// hold opens n connections from ip: idle (no request yet), or busy
+	// (an event stream being served).
+	hold := func(ip string, n int, busy bool) []net.Conn {
+		t.Helper()
+		conns := make([]net.Conn, n)
+		for i := range conns {
+			c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}).Dial("tcp", h.tcp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			if busy {
+				fmt.Fprintf(c, "GET /v1/watch HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n", h.tcp, cp.Token)
+				c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+				if err != nil || resp.StatusCode != 200 {
+					t.Fatalf("stream %d from %s: %v %v", i, ip, resp, err)
+				}
+			}
+			conns[i] = c
 		}
-		resp.Body.Close()
-		answered <- response{status: resp.StatusCode}
-	}()
-	select {
-	case r := <-answered:
-		t.Fatalf("answered (%d %s) with %d connections open", r.status, r.body, maxTCPConns)
-	case <-time.After(300 * time.Millisecond):
+		return conns
 	}
-	conns[0].Close()
-	select {
-	case r := <-answered:
-		if r.status != 200 {
-			t.Fatalf("after a slot freed: %d %s", r.status, r.body)
+	// closedWithin reports whether the daemon closed c (within d).
+	closedWithin := func(c net.Conn, d time.Duration) bool {
+		c.SetReadDeadline(time.Now().Add(d))
+		_, err := c.Read(make([]byte, 1))
+		return err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
+	}
+	closed := func(c net.Conn) bool { return closedWithin(c, 5*time.Second) }
+
+	t.Run("idle connections make room", func(t *testing.T) {
+		conns := hold("127.0.0.1", maxTCPConns, false)
+		if r := <-ask(fresh()); r.status != 200 {
+			t.Fatalf("with %d idle connections: %d %s", maxTCPConns, r.status, r.body)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no answer after a slot freed")
+		if !closed(conns[0]) {
+			t.Fatal("the longest idle connection was not the one closed")
+		}
+		for _, c := range conns {
+			c.Close()
+		}
+		h.tcpDrained()
+	})
+
+	t.Run("busy connections make the next wait", func(t *testing.T) {
+		conns := hold("127.0.0.1", maxTCPConns, true)
+		answered := ask(fresh())
+		select {
+		case r := <-answered:
+			t.Fatalf("answered (%d %s) with %d requests in flight", r.status, r.body, maxTCPConns)
+		case <-time.After(300 * time.Millisecond):
+		}
+		conns[0].Close()
+		select {
+		case r := <-answered:
+			if r.status != 200 {
+				t.Fatalf("after a slot freed: %d %s", r.status, r.body)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no answer after a slot freed")
+		}
+		for _, c := range conns {
+			c.Close()
+		}
+		h.tcpDrained()
+	})
+
+	t.Run("a guest uid's bound", func(t *testing.T) {
+		conns := hold("127.0.0.2", maxGuestConns, true)
+		extra := hold("127.0.0.2", 1, false)[0]
+		if !closed(extra) {
+			t.Fatalf("connection %d of a guest uid was kept", maxGuestConns+1)
+		}
+		if r := <-ask(fresh()); r.status != 200 {
+			t.Fatalf("the owner, while a guest is at its bound: %d %s", r.status, r.body)
+		}
+		for _, c := range conns {
+			c.Close()
+		}
+		h.tcpDrained()
+	})
+
+	t.Run("idle connections per peer", func(t *testing.T) {
+		conns := make([]net.Conn, maxIdlePerPeer+8)
+		for i := range conns {
+			c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).Dial("tcp", h.tcp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			fmt.Fprintf(c, "GET /v1/token HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n", h.tcp, cp.Token)
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil || resp.StatusCode != 200 || resp.Close {
+				t.Fatalf("request %d: %v %v", i, resp, err)
+			}
+			resp.Body.Close()
+			conns[i] = c
+			// Kept alive, idle: wait until the daemon sees it so, in this order.
+			h.tcpIdleConn(c.LocalAddr().String())
+		}
+		for i, c := range conns {
+			if i < len(conns)-maxIdlePerPeer {
+				if !closed(c) {
+					t.Errorf("idle connection %d is open, want it closed (the longest idle)", i)
+				}
+			} else if closedWithin(c, 100*time.Millisecond) {
+				t.Errorf("idle connection %d was closed", i)
+			}
+		}
+		if n := h.tcpIdle("uid " + strconv.Itoa(guestUID)); n != maxIdlePerPeer {
+			t.Fatalf("%d idle connections of one peer, want %d", n, maxIdlePerPeer)
+		}
+	})
+}
+
+// TestHeaderLimit: a request head of exactly maxHeader bytes (16 KiB, as
+// documented) is read (and answered, on TCP with 401); one byte more is
+// refused with 431, on both listeners.
+func TestHeaderLimit(t *testing.T) {
+	h := newHarness(t, harnessOpts{noRefresher: true})
+	head := func(host string, size int) string {
+		prefix := "GET /healthz HTTP/1.1\r\nHost: " + host + "\r\nX-Pad: "
+		const end = "\r\n\r\n"
+		return prefix + strings.Repeat("a", size-len(prefix)-len(end)) + end
+	}
+	for _, tc := range []struct {
+		name string
+		dial func() (net.Conn, error)
+		host string
+	}{
+		{"socket", func() (net.Conn, error) { return net.Dial("unix", h.sock) }, "tokend"},
+		{"tcp", func() (net.Conn, error) { return net.Dial("tcp", h.tcp) }, h.tcp},
+	} {
+		for size, refused := range map[int]bool{maxHeader - 1: false, maxHeader: false, maxHeader + 1: true, 20 << 10: true} {
+			c, err := tc.dial()
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := head(tc.host, size)
+			if len(req) != size {
+				t.Fatalf("built %d bytes, want %d", len(req), size)
+			}
+			io.WriteString(c, req)
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			c.Close()
+			if err != nil || (resp.StatusCode == 431) != refused {
+				t.Errorf("%s, a head of %d bytes: %v %v, want refused: %v", tc.name, size, resp, err, refused)
+			}
+		}
 	}
 }
 
@@ -415,7 +704,7 @@ func TestAuditLine(t *testing.T) {
 			req, _ := http.NewRequest("GET", "http://"+h.tcp+"/v1/token", nil)
 			req.Header.Set("Authorization", "Bearer "+cp.Token)
 			return req
-		}, h.http, map[string]any{"via": "tcp", "capability": cp.ID, "endpoint": "/v1/token"}, "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default"},
+		}, h.http, map[string]any{"via": "tcp", "capability": cp.ID, "endpoint": "/v1/token", "uid": float64(os.Getuid())}, "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default"},
 		{"msi", func() *http.Request {
 			req, _ := http.NewRequest("GET", "http://"+h.tcp+"/msi/token?api-version=2019-08-01&resource=api://msi", nil)
 			req.Header.Set("X-IDENTITY-HEADER", cp.Token)

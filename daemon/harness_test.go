@@ -90,6 +90,38 @@ type harnessOpts struct {
 	wrapSource      func(profile string, s Source) Source // e.g. to count calls
 	onLoginRequired func(profile, fix string)
 	logger          *slog.Logger // nil: discard
+	// tcpUIDs stands in for the kernel's view of TCP peers (fakeOwners);
+	// tcpUnknown for a kernel that does not say (macOS).
+	tcpUIDs, tcpUnknown bool
+}
+
+// The uids of fakeOwners: a TCP client bound to 127.0.0.2 is guestUID, an
+// admitted uid other than the daemon's (as root is); one bound to
+// 127.0.0.3 is strangerUID, another user; others are the daemon's uid.
+const (
+	guestUID    = 4242
+	strangerUID = 4343
+)
+
+func fakeOwners(c net.Conn) (int, error) {
+	switch c.RemoteAddr().(*net.TCPAddr).IP.String() {
+	case "127.0.0.2":
+		return guestUID, nil
+	case "127.0.0.3":
+		return strangerUID, nil
+	}
+	return os.Getuid(), nil
+}
+
+func fakeAdmits(uid int) bool { return uid == os.Getuid() || uid == guestUID }
+
+// clientFrom is an HTTP client whose connections come from ip.
+func clientFrom(t testing.TB, ip string) *http.Client {
+	hc := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{
+		LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)},
+	}).DialContext}}
+	t.Cleanup(hc.CloseIdleConnections)
+	return hc
 }
 
 var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
@@ -162,6 +194,12 @@ ca_file = %[4]q
 	}
 	t.Cleanup(srv.Close)
 	h.srv = srv
+	switch {
+	case o.tcpUIDs:
+		srv.tcpOwners, srv.tcpAdmits = fakeOwners, fakeAdmits
+	case o.tcpUnknown:
+		srv.tcpUnknown = true
+	}
 
 	h.sock = filepath.Join(dir, "s.sock")
 	sl, err := net.Listen("unix", h.sock)

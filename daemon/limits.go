@@ -11,21 +11,27 @@ import (
 
 // Server hardening beyond the http.Server settings in Run.
 const (
-	// maxSocketConns and maxTCPConns bound the connections served at once
-	// on each listener; further ones wait in the kernel's backlog. The
-	// socket admits only the user's own processes (the directory is 0700),
-	// TCP admits anyone on the machine.
+	// maxSocketConns bounds the connections served at once on the socket,
+	// which admits only the user's own processes (the directory is 0700);
+	// further ones wait in the kernel's backlog. TCP: see tcpListener.
 	maxSocketConns = 1024
-	maxTCPConns    = 256
 	// maxBody bounds every request body (handlers that read JSON bound it
 	// further).
 	maxBody = 1 << 20
+	// maxHeader bounds a request's head: the request line and the header
+	// fields, with their line ends. net/http reads headerSlack bytes more
+	// than http.Server.MaxHeaderBytes before it refuses (431), so that is
+	// set to the difference.
+	maxHeader   = 16 << 10
+	headerSlack = 4096
 
 	// A peer may fail this many capability checks in a burst, and then one
-	// per failRefill; beyond that its requests get 429 without a look at
-	// what they carry until the budget refills. A client retrying a
-	// revoked capability once a second is never slowed down; a guessing
-	// loop is.
+	// per failRefill; beyond that its failures get 429 instead of 401
+	// until the budget refills. A client retrying a revoked capability
+	// once a second is never slowed down; a guessing loop is. A valid
+	// capability is served whatever its peer's budget: on macOS, where
+	// all local users are one peer (127.0.0.1), another user's guessing
+	// must not lock the owner out.
 	failBurst  = 20
 	failRefill = time.Second
 	// failPeers bounds the peers remembered; full buckets are forgotten
@@ -90,8 +96,8 @@ func (c *limitedConn) CloseWrite() error {
 // Unwrap returns the connection underneath, for the peer credentials.
 func (c *limitedConn) Unwrap() net.Conn { return c.Conn }
 
-// failLimiter is a token bucket of failed capability checks per peer
-// address, on the daemon's clock.
+// failLimiter is a token bucket of failed capability checks per peer (a
+// uid, or an address where the uid is unknown), on the daemon's clock.
 type failLimiter struct {
 	clock clock.Clock
 	mu    sync.Mutex
@@ -166,9 +172,12 @@ func (l *failLimiter) forget() {
 	}
 }
 
-// peerOf is the address whose failures count together: the IP of a TCP
-// caller (a new connection has a new port).
+// peerOf is who a TCP caller's failures count against: its uid where the
+// kernel says, else its IP (a new connection has a new port).
 func peerOf(r *http.Request) string {
+	if p := callerOf(r.Context()).peer; p != "" {
+		return p
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/client/wire"
+	"github.com/tokend/tokend/internal/quote"
 )
 
 // msiPrefix is where the App Service managed-identity endpoint lives.
@@ -57,7 +58,7 @@ func (s *Server) handleMSIToken(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if v := q.Get("api-version"); v != msiAPIVersion {
-		return newError(wire.CodeInvalidRequest, "api-version %q is not supported: tokend speaks %s", v, msiAPIVersion)
+		return newError(wire.CodeInvalidRequest, "api-version %s is not supported: tokend speaks %s", quote.String(v), msiAPIVersion)
 	}
 	resource := q.Get("resource")
 	if resource == "" {
@@ -72,7 +73,10 @@ func (s *Server) handleMSIToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !c.allows(scopes) {
-		return newError(wire.CodeForbidden, "this capability does not cover resource %s", resource)
+		return newError(wire.CodeForbidden, "this capability does not cover resource %s", quote.String(resource))
+	}
+	if err := c.admit(scopes, s.cfg.MaxCapabilityScopeSets); err != nil {
+		return err
 	}
 	t, err := s.token(r.Context(), p, scopes)
 	if err != nil {

@@ -137,6 +137,48 @@ func strictlySorted(s []string) bool {
 	return true
 }
 
+// slotFor returns the slot of scopes for a request, creating it unless the
+// profile keeps MaxScopeSets already (idle ones are dropped first to make
+// room); the profile's own scopes always have one. It marks the slot used.
+func (s *Server) slotFor(p *profile, scopes []string) (*slot, error) {
+	k := scopeKey(scopes)
+	now := s.clock.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sl := p.slots[k]
+	if sl == nil {
+		main := scopeKey(normScopes(p.cfg.Scopes))
+		if k != main && len(p.slots) >= s.cfg.MaxScopeSets {
+			p.dropIdle(now.Add(-s.cfg.IdleAfter).UnixNano(), main)
+		}
+		if k != main && len(p.slots) >= s.cfg.MaxScopeSets {
+			return nil, newError(wire.CodeForbidden, "profile %s already keeps %d scope sets fresh, the most daemon.max_scope_sets_per_profile allows: ask for one of those, or raise the limit in the config and restart tokend (a scope set nobody asks for in %s is dropped)", p.cfg.Name, s.cfg.MaxScopeSets, s.cfg.IdleAfter)
+		}
+		sl = &slot{scopes: scopes}
+		p.slots[k] = sl
+	}
+	sl.used.Store(now.UnixNano())
+	return sl, nil
+}
+
+// dropIdle forgets the slots, other than main, that nobody asked for since
+// idleBefore (unix nanos) and that are not being refreshed. p.mu is held.
+func (p *profile) dropIdle(idleBefore int64, main string) (dropped int) {
+	for k, sl := range p.slots {
+		if k == main || sl.used.Load() >= idleBefore {
+			continue
+		}
+		sl.mu.Lock()
+		busy := sl.call != nil
+		sl.mu.Unlock()
+		if !busy {
+			delete(p.slots, k)
+			dropped++
+		}
+	}
+	return dropped
+}
+
 // slot returns the slot of scopes, creating it.
 func (p *profile) slot(scopes []string) *slot {
 	k := scopeKey(scopes)
@@ -165,9 +207,11 @@ func (s *Server) token(ctx context.Context, p *profile, scopes []string) (idp.To
 	if p.broken != nil {
 		return idp.Token{}, &apiError{status: 400, code: wire.CodeInvalidRequest, desc: fmt.Sprintf("profile %s cannot be used: %v", p.cfg.Name, p.broken)}
 	}
-	sl := p.slot(scopes)
+	sl, err := s.slotFor(p, scopes)
+	if err != nil {
+		return idp.Token{}, err
+	}
 	now := s.clock.Now()
-	sl.used.Store(now.UnixNano())
 	health := sl.health(now)
 	if t := sl.cur.Load(); servable(t, now, health.failing) {
 		if health.overdue {
@@ -225,11 +269,21 @@ func (s *Server) refresh(ctx context.Context, p *profile, sl *slot, fromRefreshe
 		go s.runRefresh(p, sl, c, !fromRefresher)
 	}
 	sl.mu.Unlock()
+	var slow <-chan time.Time
+	if !fromRefresher {
+		t := time.NewTimer(s.cfg.MaxWait)
+		defer t.Stop()
+		slow = t.C
+	}
 	select {
 	case <-c.done:
 		return c.tok, c.err
 	case <-ctx.Done():
 		return idp.Token{}, ctx.Err()
+	case <-slow:
+		e := newError(wire.CodeUpstreamUnavailable, "the identity provider has not answered for profile %s in %s; tokend keeps trying", p.cfg.Name, s.cfg.MaxWait)
+		e.retryAfter = 5 * time.Second
+		return idp.Token{}, e
 	}
 }
 
@@ -493,7 +547,8 @@ type dueSlot struct {
 
 // due lists the slots whose refresh time has come (and the profiles whose
 // unsaved sign-in is to be saved again), and the earliest future time of
-// the others.
+// the others. Pairs idle for IdleAfter are dropped, except each profile's
+// own scopes.
 func (s *Server) due(now time.Time) (due []dueSlot, next time.Time) {
 	idleBefore := now.Add(-s.cfg.IdleAfter).UnixNano()
 	for _, p := range s.profileSet().list {
@@ -507,13 +562,17 @@ func (s *Server) due(now time.Time) (due []dueSlot, next time.Time) {
 		case next.IsZero() || at.Before(next):
 			next = at
 		}
+		if n := p.dropIdle(idleBefore, main); n > 0 {
+			s.log.Debug("dropped idle scope sets", "profile", p.cfg.Name, "count", n)
+		}
 		for k, sl := range p.slots {
 			sl.mu.Lock()
 			at, busy := sl.next, sl.call != nil
 			if sl.used.Load() < idleBefore {
-				// Idle: no refresh, except the profile's own scopes once
-				// per KeepAlive, so that its refresh token never reaches
-				// the identity provider's inactivity limit.
+				// Idle (a busy one: dropped next time): no refresh, except
+				// the profile's own scopes once per KeepAlive, so that its
+				// refresh token never reaches the identity provider's
+				// inactivity limit.
 				keep := k == main && s.cfg.KeepAlive > 0 && !sl.obtained.IsZero()
 				switch {
 				case !keep:

@@ -13,21 +13,21 @@ import (
 	"github.com/tokend/tokend/internal/idp"
 )
 
-// countingSource counts the identity-provider calls of each scope set.
-type countingSource struct {
+// scopeCounter counts the identity-provider calls of each scope set.
+type scopeCounter struct {
 	Source
 	mu    sync.Mutex
 	calls map[string]int
 }
 
-func (c *countingSource) Token(ctx context.Context, scopes []string) (idp.Token, error) {
+func (c *scopeCounter) Token(ctx context.Context, scopes []string) (idp.Token, error) {
 	c.mu.Lock()
 	c.calls[scopeKey(scopes)]++
 	c.mu.Unlock()
 	return c.Source.Token(ctx, scopes)
 }
 
-func (c *countingSource) count(scopes ...string) int {
+func (c *scopeCounter) count(scopes ...string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.calls[scopeKey(scopes)]
@@ -39,7 +39,7 @@ func (c *countingSource) count(scopes ...string) int {
 // own scope stay ready; nothing retries it in 24 hours; a request after
 // the refusal's retry time asks once more, and one right after does not.
 func TestRefusedScopeEndsThePairOnly(t *testing.T) {
-	app := &countingSource{calls: map[string]int{}}
+	app := &scopeCounter{calls: map[string]int{}}
 	h := newHarness(t, harnessOpts{wrapSource: func(profile string, s Source) Source {
 		if profile != "app" {
 			return s

@@ -50,9 +50,11 @@ func (s *Server) renew(ctx context.Context, p *profile, scopes []string, rejecte
 	if p.broken != nil || p.needsLogin() != nil {
 		return s.token(ctx, p, scopes) // explains what is wrong
 	}
-	sl := p.slot(scopes)
+	sl, err := s.slotFor(p, scopes)
+	if err != nil {
+		return idp.Token{}, err
+	}
 	now := s.clock.Now()
-	sl.used.Store(now.UnixNano())
 	if cur := sl.cur.Load(); rejected != nil && cur != nil {
 		h := sha256.Sum256([]byte(cur.AccessToken))
 		if subtle.ConstantTimeCompare(h[:], rejected) != 1 {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/idp"
+	"github.com/tokend/tokend/internal/quote"
 )
 
 // handleToken serves GET /v1/token?profile=P[&scope=S…|&resource=R]. It is
@@ -27,8 +28,13 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if c := callerOf(r.Context()).cap; c != nil && !c.allows(scopes) {
-		return newError(wire.CodeForbidden, "this capability does not cover scopes %s", strings.Join(scopes, " "))
+	if c := callerOf(r.Context()).cap; c != nil {
+		if !c.allows(scopes) {
+			return newError(wire.CodeForbidden, "this capability does not cover scopes %s", quote.String(strings.Join(scopes, " ")))
+		}
+		if err := c.admit(scopes, s.cfg.MaxCapabilityScopeSets); err != nil {
+			return err
+		}
 	}
 	t, err := s.token(r.Context(), p, scopes)
 	if err != nil {
@@ -108,7 +114,7 @@ func parseTokenQuery(raw string) (tokenQuery, error) {
 	case malformed != nil:
 		return q, newError(wire.CodeInvalidRequest, "malformed query: %v", malformed)
 	case hasUnknown:
-		return q, newError(wire.CodeInvalidRequest, "unknown query parameter %q (want profile, scope, resource)", unknown)
+		return q, newError(wire.CodeInvalidRequest, "unknown query parameter %s (want profile, scope, resource)", quote.String(unknown))
 	case nProfile > 1:
 		return q, newError(wire.CodeInvalidRequest, "profile given %d times", nProfile)
 	case nResource > 1:
@@ -132,11 +138,11 @@ func (s *Server) profileFor(r *http.Request, name string) (*profile, error) {
 		return nil, newError(wire.CodeInvalidRequest, "no profile given and no default_profile in the config: name one, e.g. `token get PROFILE`")
 	}
 	if c != nil && c.profile != name {
-		return nil, newError(wire.CodeForbidden, "this capability is not for profile %q", name)
+		return nil, newError(wire.CodeForbidden, "this capability is not for profile %s", quote.String(name))
 	}
 	p := s.profile(name)
 	if p == nil {
-		return nil, newError(wire.CodeUnknownProfile, "no profile %q in the config (`token status` lists them)", name)
+		return nil, newError(wire.CodeUnknownProfile, "no profile %s in the config (`token status` lists them)", quote.String(name))
 	}
 	return p, nil
 }
@@ -156,7 +162,7 @@ func requestedScopes(scopeParams []string, resource string, dflt []string) ([]st
 		return nil, newError(wire.CodeInvalidRequest, "give scope or resource, not both")
 	case resource != "":
 		if strings.ContainsAny(resource, " \t\r\n") || strings.HasSuffix(resource, "/.default") {
-			return nil, newError(wire.CodeInvalidRequest, "resource %q: want an application id URI or GUID (without /.default)", resource)
+			return nil, newError(wire.CodeInvalidRequest, "resource %s: want an application id URI or GUID (without /.default)", quote.String(resource))
 		}
 		return []string{resource + "/.default"}, nil
 	case len(scopes) > 0:

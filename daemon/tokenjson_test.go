@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/tokend/tokend/client/wire"
+	"github.com/tokend/tokend/internal/quote"
 )
 
 // TestAppendTokenMatchesEncodingJSON holds the hand-written encoder of the
@@ -95,7 +96,7 @@ func referenceTokenQuery(raw string) (tokenQuery, error) {
 			}
 		case "scope":
 		default:
-			return tokenQuery{}, fmt.Errorf("unknown query parameter %q (want profile, scope, resource)", k)
+			return tokenQuery{}, fmt.Errorf("unknown query parameter %s (want profile, scope, resource)", quote.String(k))
 		}
 	}
 	return tokenQuery{profile: q.Get("profile"), resource: q.Get("resource"), scopes: q["scope"]}, nil
@@ -115,7 +116,7 @@ func checkTokenQuery(t *testing.T, raw string) {
 		}
 		// With several faults the two may name different ones; a
 		// single fault must read the same.
-		if strings.Count(raw, "&") == 0 && ae.desc != wantErr.Error() {
+		if strings.Count(raw, "&") == 0 && ae.desc != quote.Line(wantErr.Error()) {
 			t.Fatalf("%q: error %q, want %q", raw, ae.desc, wantErr)
 		}
 		return

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/idp"
+	"github.com/tokend/tokend/internal/quote"
 )
 
 const (
@@ -142,7 +143,7 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) error {
 	}
 	for k, v := range q {
 		if k != "profile" || len(v) != 1 {
-			return newError(wire.CodeInvalidRequest, "unknown or repeated query parameter %q (want profile)", k)
+			return newError(wire.CodeInvalidRequest, "unknown or repeated query parameter %s (want profile)", quote.String(k))
 		}
 	}
 	name := q.Get("profile")

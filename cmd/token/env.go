@@ -30,6 +30,8 @@ func cmdEnv(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := e.bounded(ctx)
+	defer cancel()
 	q, ok := quoters[*shell]
 	if !ok {
 		return usagef("env: unknown shell %q (want sh, fish or powershell)", *shell)

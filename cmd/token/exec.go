@@ -37,7 +37,10 @@ func cmdExec(ctx context.Context, e *env, args []string) error {
 		return usagef("exec: --ttl must be at least 1s")
 	}
 	cl := e.client()
-	vars, c, err := childEnv(ctx, cl, profile, *ttl)
+	// The setup is bounded; the child runs as long as it runs.
+	sctx, cancel := e.bounded(ctx)
+	vars, c, err := childEnv(sctx, cl, profile, *ttl)
+	cancel()
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,8 @@ func cmdGet(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := e.bounded(ctx)
+	defer cancel()
 	if len(scopes) > 0 && *resource != "" {
 		return usagef("get: give --scope or --resource, not both")
 	}

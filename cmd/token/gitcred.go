@@ -54,6 +54,8 @@ func cmdGitCredential(ctx context.Context, e *env, args []string) error {
 		return usagef("git-credential: want one operation: get, store or erase")
 	}
 	op := pos[0]
+	ctx, cancel := e.bounded(ctx)
+	defer cancel()
 	profile, err := f.profileArg(nil, false)
 	if err != nil {
 		return err

@@ -35,6 +35,8 @@ func cmdKube(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := e.bounded(ctx)
+	defer cancel()
 	apiVersion, err := parseExecInfo(os.Getenv("KUBERNETES_EXEC_INFO"))
 	if err != nil {
 		return err

@@ -26,7 +26,6 @@ func cmdLogin(ctx context.Context, e *env, args []string) error {
 	browser := f.Bool("browser", false, "sign in in a web browser")
 	noBrowser := f.Bool("no-browser", false, "with --browser: print the sign-in URL instead of opening a browser")
 	deviceCode := f.Bool("device-code", false, "sign in with a code entered on another device")
-	timeout := f.Duration("timeout", 0, "give up on the sign-in after this long (default: the daemon's)")
 	password := f.String("password", "", "refused: use --password-stdin")
 	certificate := f.String("certificate", "", "client certificate file: PEM (certificate and private key) or PFX; its password, if any, on stdin")
 	pos, err := f.parse(args)
@@ -50,10 +49,7 @@ func cmdLogin(ctx context.Context, e *env, args []string) error {
 	if n > 1 {
 		return usagef("login: choose one way to sign in")
 	}
-	if *timeout < 0 {
-		return usagef("login: --timeout must not be negative")
-	}
-	req := wire.LoginRequest{Profile: profile, Username: *username, TimeoutSeconds: int64((*timeout + time.Second - 1) / time.Second)}
+	req := wire.LoginRequest{Profile: profile, Username: *username, TimeoutSeconds: int64((e.timeout + time.Second - 1) / time.Second)}
 	switch {
 	case *username != "" && !*passwordStdin && !*browser:
 		return usagef("login: --username goes with --password-stdin (or --browser, to preselect the account)")
@@ -89,7 +85,10 @@ func cmdLogin(ctx context.Context, e *env, args []string) error {
 		// sign-in, the host's managed identity, a federated token file):
 		// `token login` checks that a token comes, and clears
 		// login_required.
-		if flow := profileFlow(ctx, e, profile); noInputFlows[flow] {
+		sctx, cancel := e.bounded(ctx)
+		flow := profileFlow(sctx, e, profile)
+		cancel()
+		if noInputFlows[flow] {
 			req.Flow = flow
 			break
 		}
@@ -98,6 +97,17 @@ func cmdLogin(ctx context.Context, e *env, args []string) error {
 	ui := &loginUI{out: e.stderr, profile: profile, open: openBrowser}
 	if *noBrowser {
 		ui.open = nil
+	}
+	// A sign-in that waits on nobody is bounded like any request; one that
+	// waits on the person is bounded by the daemon (or --timeout), and the
+	// client checks meanwhile that the daemon answers.
+	if d := e.timeout; d > 0 || !interactiveFlows[req.Flow] {
+		if d == 0 {
+			d = plainLoginTimeout
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d+loginGrace)
+		defer cancel()
 	}
 	r, err := e.client().SignIn(ctx, req, ui.show)
 	ui.stop()
@@ -223,6 +233,17 @@ func openBrowser(url string) error {
 	}
 }
 
+// interactiveFlows wait on the person.
+var interactiveFlows = map[string]bool{"browser": true, "device-code": true}
+
+// plainLoginTimeout is the daemon's bound of a sign-in that waits on
+// nobody; loginGrace is what the client adds to a sign-in's bound for the
+// daemon to say how it ended.
+const (
+	plainLoginTimeout = 2 * time.Minute
+	loginGrace        = 5 * time.Second
+)
+
 // noInputFlows sign in with nothing from the person.
 var noInputFlows = map[string]bool{"azure-cli": true, "managed-identity": true, "workload-identity": true}
 
@@ -310,6 +331,8 @@ func cmdLogout(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := e.bounded(ctx)
+	defer cancel()
 	if err := e.client().Logout(ctx, profile); err != nil {
 		return err
 	}

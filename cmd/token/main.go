@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -12,9 +13,11 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/tokend/tokend/client"
 	"github.com/tokend/tokend/client/wire"
+	"github.com/tokend/tokend/internal/quote"
 	"github.com/tokend/tokend/internal/version"
 )
 
@@ -25,8 +28,8 @@ Usage:
   token get [PROFILE] --databricks-admin-headers
                                         the headers of a service principal acting as
                                         Azure Databricks workspace admin
-  token login PROFILE --browser [--no-browser] [--username U] [--timeout D]
-  token login PROFILE --device-code [--timeout D]
+  token login PROFILE --browser [--no-browser] [--username U]
+  token login PROFILE --device-code
   token login PROFILE --username U --password-stdin | --refresh-token-stdin | --client-secret-stdin
   token login PROFILE --certificate FILE  PEM, or PFX with its password on stdin
   token login PROFILE                   azure-cli, managed-identity, workload-identity:
@@ -43,7 +46,14 @@ Usage:
   token version
 
 Global flags: -p/--profile NAME (else $TOKEND_PROFILE, else the config's
-default_profile), --socket PATH (else $TOKEND_SOCKET, else the daemon's).
+default_profile), --socket PATH (else $TOKEND_SOCKET, else the daemon's),
+--timeout D (give up when tokend has not answered in D; default 30s; for
+login, the sign-in's bound: by default the daemon's, and a browser or
+device-code sign-in waits on you, checking that tokend still answers).
+
+token talks only to a tokend of your own: before it sends anything, the
+socket and its directory must be yours alone and the process serving it must
+run as you; otherwise it exits 3 naming the path and its owner.
 
 Exit codes: 0 ok, 1 error, 2 usage, 3 daemon not reachable, 4 login required,
 5 identity provider unavailable; token exec exits with CMD's code (127: not
@@ -82,7 +92,8 @@ func usagef(format string, args ...any) error { return usageError{fmt.Errorf(for
 
 // env is what every command gets.
 type env struct {
-	profile string // from -p, $TOKEND_PROFILE or a positional argument
+	profile string        // from -p, $TOKEND_PROFILE or a positional argument
+	timeout time.Duration // --timeout; 0: the command's default
 	socket  string
 	stdin   io.Reader
 	stdout  io.Writer
@@ -91,12 +102,23 @@ type env struct {
 
 func (e *env) client() *client.Client { return client.New(resolveSocket(e.socket)) }
 
+// defaultTimeout bounds a command that waits on nobody. tokend answers a
+// token request within 20 s even while the identity provider hangs, so a
+// daemon that has not answered in 30 s is stopped, hung or overloaded.
+const defaultTimeout = 30 * time.Second
+
+// bounded is ctx with the command's deadline: --timeout, else
+// defaultTimeout.
+func (e *env) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, cmp.Or(e.timeout, defaultTimeout))
+}
+
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
 	err := dispatch(ctx, e, args)
 	code, msg := exitCode(err)
 	if msg != "" {
-		fmt.Fprintf(stderr, "token: %s\n", msg)
+		fmt.Fprintf(stderr, "token: %s\n", quote.Line(msg))
 	}
 	if code == exitUsage {
 		fmt.Fprintf(stderr, "\n%s", usage)
@@ -147,6 +169,7 @@ func exitCode(err error) (int, string) {
 	var ue usageError
 	var ce *client.Error
 	var ew exitWith
+	var na *client.NotAnsweringError
 	switch {
 	case errors.As(err, &ue):
 		return exitUsage, err.Error()
@@ -155,6 +178,10 @@ func exitCode(err error) (int, string) {
 			return ew.code, ""
 		}
 		return ew.code, ew.err.Error()
+	case errors.Is(err, client.ErrUntrusted): // names the path and its owner
+		return exitUnreachable, err.Error()
+	case errors.As(err, &na):
+		return exitUnreachable, fmt.Sprintf("%v: it may be stopped (`kill -CONT %d`) or overloaded; --timeout waits longer", na, na.PID)
 	case errors.Is(err, client.ErrUnreachable):
 		return exitUnreachable, err.Error() + "\nstart the daemon with `tokend serve` (or `tokend serve --emulator` to try it offline)"
 	case errors.As(err, &ce):
@@ -184,6 +211,7 @@ func newFlags(e *env, name string) *flags {
 	fs.StringVar(&e.profile, "p", "", "profile")
 	fs.StringVar(&e.profile, "profile", "", "profile")
 	fs.StringVar(&e.socket, "socket", "", "daemon socket")
+	fs.DurationVar(&e.timeout, "timeout", 0, "give up when tokend has not answered in this long")
 	return &flags{FlagSet: fs, e: e}
 }
 
@@ -193,6 +221,9 @@ func (f *flags) parse(args []string) ([]string, error) {
 	for {
 		if err := f.Parse(args); err != nil {
 			return nil, usagef("%s: %v", f.Name(), err)
+		}
+		if f.e.timeout < 0 {
+			return nil, usagef("%s: --timeout must not be negative", f.Name())
 		}
 		args = f.Args()
 		if len(args) == 0 {

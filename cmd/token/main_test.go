@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -63,6 +67,67 @@ func TestExitCodes(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q; want %d and %q", code, stderr.String(), tc.code, tc.stderr)
 			}
 		})
+	}
+}
+
+// TestExitCodesOfUntrustedAndSilentDaemons: a socket that is not the
+// user's alone, and a daemon that accepts but does not answer, are exit 3
+// with one line that says which; the command that would start a child
+// starts none.
+func TestExitCodesOfUntrustedAndSilentDaemons(t *testing.T) {
+	t.Setenv("TOKEND_PROFILE", "")
+	open := t.TempDir()
+	if err := os.Chmod(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	openSock := filepath.Join(open, "s.sock")
+	ln, err := net.Listen("unix", openSock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	silent := filepath.Join(t.TempDir(), "s.sock")
+	sln, err := net.Listen("unix", silent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sln.Close()
+	go func() { // accepts, reads, never answers
+		for {
+			c, err := sln.Accept()
+			if err != nil {
+				return
+			}
+			go io.Copy(io.Discard, c)
+		}
+	}()
+	mark := filepath.Join(t.TempDir(), "ran")
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		stderr string
+	}{
+		{"untrusted get", []string{"get", "x", "--socket", openSock}, "refusing to talk to tokend at " + openSock},
+		{"untrusted exec", []string{"exec", "x", "--socket", openSock, "--", "touch", mark}, "is writable by others"},
+		{"silent get", []string{"get", "x", "--socket", silent, "--timeout", "100ms"}, fmt.Sprintf("tokend (pid %d) is not answering", os.Getpid())},
+		{"silent exec", []string{"exec", "x", "--socket", silent, "--timeout", "100ms", "--", "touch", mark}, "is not answering"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), tc.args, strings.NewReader(""), &stdout, &stderr)
+			if code != exitUnreachable || !strings.Contains(stderr.String(), tc.stderr) || strings.Contains(stderr.String(), "tokend serve") {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", code, stderr.String(), exitUnreachable, tc.stderr)
+			}
+		})
+	}
+	if _, err := os.Stat(mark); err == nil {
+		t.Fatal("token exec started its command")
+	}
+	for _, args := range [][]string{{"get", "--timeout", "-1s"}, {"watch", "--timeout", "1s"}} {
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), args, strings.NewReader(""), &stdout, &stderr); code != exitUsage {
+			t.Errorf("token %v: exit %d, want usage: %s", args, code, stderr.String())
+		}
 	}
 }
 

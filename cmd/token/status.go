@@ -25,6 +25,8 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 	if *out != "table" && *out != "json" {
 		return usagef("status: unknown output %q (want table or json)", *out)
 	}
+	ctx, cancel := e.bounded(ctx)
+	defer cancel()
 	st, err := e.client().Status(ctx)
 	if err != nil {
 		return err

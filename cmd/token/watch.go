@@ -22,6 +22,9 @@ func cmdWatch(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if e.timeout != 0 {
+		return usagef("watch: it runs until interrupted, so --timeout does not apply (it checks that tokend still answers)")
+	}
 	what := "every profile"
 	if profile != "" {
 		what = "profile " + profile

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/tokend/tokend/internal/quote"
 	"github.com/tokend/tokend/internal/version"
 )
 
@@ -59,10 +60,10 @@ func main() {
 	switch {
 	case err == nil:
 	case errors.As(err, &ue):
-		fmt.Fprintf(os.Stderr, "tokend: %v\n\n%s", err, usage)
+		fmt.Fprintf(os.Stderr, "tokend: %s\n\n%s", quote.Line(err.Error()), usage)
 		os.Exit(2)
 	default:
-		fmt.Fprintf(os.Stderr, "tokend: %v\n", err)
+		fmt.Fprintf(os.Stderr, "tokend: %s\n", quote.Line(err.Error()))
 		os.Exit(1)
 	}
 }

@@ -40,6 +40,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := harden(); err != nil { // before any secret is in memory
+		return fmt.Errorf("harden the daemon: %w", err)
+	}
 	cfgPath := config.Path(*cfgFlag)
 	cfg, err := config.Load(cfgPath, *cfgFlag != "")
 	if err != nil {
@@ -87,8 +90,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Sources: func(p *config.Profile) (daemon.Source, error) {
 			return entra.New(p, entra.Options{Secrets: st, Logger: log})
 		},
-		Version:   version.String(),
-		KeepAlive: cfg.Daemon.KeepAliveEvery,
+		Version:                version.String(),
+		KeepAlive:              cfg.Daemon.KeepAliveEvery,
+		MaxScopeSets:           cfg.Daemon.MaxScopeSets,
+		MaxCapabilityScopeSets: cfg.Daemon.MaxCapabilityScopeSets,
 		OnLoginRequired: func(profile, fix string) {
 			if cfg.Daemon.Notify {
 				notify(log, "tokend: "+profile+" needs a new sign-in", "Run: "+fix)
@@ -228,7 +233,7 @@ func reloadOnHUP(ctx context.Context, path string, mustExist bool, srv *daemon.S
 			addDemoProfiles(cfg, em, log)
 		}
 		if !reflect.DeepEqual(cfg.Daemon, old.Daemon) {
-			log.Warn("daemon settings (socket, http, store, keepalive, notify) changed: restart tokend to apply them")
+			log.Warn("daemon settings (socket, http, store, keepalive, notify, scope-set limits) changed: restart tokend to apply them")
 		}
 		srv.Reload(cfg)
 	}

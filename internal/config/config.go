@@ -13,15 +13,19 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/user"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
+
 	"github.com/tokend/tokend/internal/flow"
+	"github.com/tokend/tokend/internal/quote"
 )
 
 // DatabricksScope is the default scope: the Azure Databricks resource. The
@@ -44,6 +48,16 @@ const UserTenant = "organizations"
 // Stores are the secret store backends.
 var Stores = []string{"keyring", "file", "memory"}
 
+// Defaults of the scope-set bounds: more than any person or program asks
+// for (a token per Azure resource it uses), few enough that a program
+// asking for thousands of made-up scopes causes a bounded number of
+// identity-provider calls and bounded memory.
+const (
+	DefaultMaxScopeSets           = 256
+	DefaultMaxCapabilityScopeSets = 64
+	maxScopeSetsLimit             = 100_000
+)
+
 // Config is a whole configuration file.
 type Config struct {
 	Path           string              `toml:"-"` // where it was read from; "" when built in code
@@ -59,6 +73,12 @@ type Daemon struct {
 	Store     string  `toml:"store"`     // "" → keyring
 	KeepAlive string  `toml:"keepalive"` // refresh idle profiles this often; "" → 24h, "0" → never
 	Notify    bool    `toml:"notify"`    // desktop notification when a profile needs a login
+
+	// MaxScopeSets bounds the (profile, scopes) pairs a profile keeps
+	// fresh, and MaxCapabilityScopeSets the scope sets one capability may
+	// ask for in its life (0 → the defaults).
+	MaxScopeSets           int `toml:"max_scope_sets_per_profile"`
+	MaxCapabilityScopeSets int `toml:"max_scope_sets_per_capability"`
 
 	KeepAliveEvery time.Duration `toml:"-"` // KeepAlive parsed; negative: never
 }
@@ -185,28 +205,42 @@ func Parse(name string, data []byte) (*Config, error) {
 func decodeError(name string, err error) error {
 	var strict *toml.StrictMissingError
 	if errors.As(err, &strict) && len(strict.Errors) > 0 {
-		msgs := make([]string, 0, len(strict.Errors))
-		for _, e := range strict.Errors {
+		const show = 20
+		msgs := make([]string, 0, show+1)
+		for i, e := range strict.Errors {
+			if i == show {
+				msgs = append(msgs, fmt.Sprintf("%s: and %d more unknown keys", name, len(strict.Errors)-show))
+				break
+			}
 			line, _ := e.Position()
-			msgs = append(msgs, fmt.Sprintf("%s:%d: unknown key %q", name, line, strings.Join(e.Key(), ".")))
+			msgs = append(msgs, fmt.Sprintf("%s:%d: unknown key %s", name, line, quote.String(strings.Join(e.Key(), "."))))
 		}
 		return errors.New(strings.Join(msgs, "\n"))
 	}
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
 		line, _ := de.Position()
-		msg := strings.TrimPrefix(de.Error(), "toml: ")
+		msg := quote.Line(strings.TrimPrefix(de.Error(), "toml: "))
 		if k := de.Key(); len(k) > 0 {
-			return fmt.Errorf("%s:%d: key %q: %s", name, line, strings.Join(k, "."), msg)
+			return fmt.Errorf("%s:%d: key %s: %s", name, line, quote.String(strings.Join(k, ".")), msg)
 		}
 		return fmt.Errorf("%s:%d: %s", name, line, msg)
 	}
-	return fmt.Errorf("%s: %w", name, err)
+	return fmt.Errorf("%s: %s", name, quote.Line(err.Error()))
 }
 
 // profileName and workspaceResourceID compile on first use: every `token`
 // process links this package, and most never validate a profile.
 var profileName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`) })
+
+// keyName is a profile's name as errors show it: quoted unless it is a
+// valid name (it may hold anything a TOML key can).
+func keyName(name string) string {
+	if profileName().MatchString(name) {
+		return name
+	}
+	return quote.String(name)
+}
 
 // normalize fills defaults and checks every value.
 func (c *Config) normalize() error {
@@ -217,7 +251,7 @@ func (c *Config) normalize() error {
 		c.Daemon.Store = "keyring"
 	}
 	if !slices.Contains(Stores, c.Daemon.Store) {
-		return fmt.Errorf("daemon.store %q: want one of %s", c.Daemon.Store, strings.Join(Stores, ", "))
+		return fmt.Errorf("daemon.store %s: want one of %s", quote.String(c.Daemon.Store), strings.Join(Stores, ", "))
 	}
 	if err := CheckLoopback(c.Daemon.HTTPAddr()); err != nil {
 		return fmt.Errorf("daemon.http: %w", err)
@@ -230,21 +264,36 @@ func (c *Config) normalize() error {
 	default:
 		d, err := time.ParseDuration(c.Daemon.KeepAlive)
 		if err != nil || d < time.Hour {
-			return fmt.Errorf("daemon.keepalive %q: want a duration of at least 1h, like \"24h\", or \"0\" for never", c.Daemon.KeepAlive)
+			return fmt.Errorf("daemon.keepalive %s: want a duration of at least 1h, like \"24h\", or \"0\" for never", quote.String(c.Daemon.KeepAlive))
 		}
 		c.Daemon.KeepAliveEvery = d
 	}
+	for _, b := range []struct {
+		key  string
+		v    *int
+		dflt int
+	}{
+		{"daemon.max_scope_sets_per_profile", &c.Daemon.MaxScopeSets, DefaultMaxScopeSets},
+		{"daemon.max_scope_sets_per_capability", &c.Daemon.MaxCapabilityScopeSets, DefaultMaxCapabilityScopeSets},
+	} {
+		switch {
+		case *b.v == 0:
+			*b.v = b.dflt
+		case *b.v < 0 || *b.v > maxScopeSetsLimit:
+			return fmt.Errorf("%s = %d: want 1 to %d (default %d)", b.key, *b.v, maxScopeSetsLimit, b.dflt)
+		}
+	}
 	for name, p := range c.Profiles {
 		if p == nil {
-			return fmt.Errorf("profiles.%s: empty profile", name)
+			return fmt.Errorf("profiles.%s: empty profile", keyName(name))
 		}
 		p.Name = name
 		if err := p.normalize(); err != nil {
-			return fmt.Errorf("profiles.%s: %w", name, err)
+			return fmt.Errorf("profiles.%s: %w", keyName(name), err)
 		}
 	}
 	if c.DefaultProfile != "" && c.Profiles[c.DefaultProfile] == nil {
-		return fmt.Errorf("default_profile %q: no such profile", c.DefaultProfile)
+		return fmt.Errorf("default_profile %s: no such profile", quote.String(c.DefaultProfile))
 	}
 	return nil
 }
@@ -258,7 +307,7 @@ func (p *Profile) normalize() error {
 	}
 	f, ok := flow.Lookup(p.Flow)
 	if !ok {
-		return fmt.Errorf("flow %q: want one of %s", p.Flow, strings.Join(flow.Names(), ", "))
+		return fmt.Errorf("flow %s: want one of %s", quote.String(string(p.Flow)), strings.Join(flow.Names(), ", "))
 	}
 	if len(p.Scopes) == 0 {
 		p.Scopes = []string{DatabricksScope}
@@ -266,14 +315,14 @@ func (p *Profile) normalize() error {
 	resources := map[string]bool{}
 	for _, s := range p.Scopes {
 		if strings.TrimSpace(s) == "" || strings.ContainsAny(s, " \t\r\n") {
-			return fmt.Errorf("scope %q: scopes are single words", s)
+			return fmt.Errorf("scope %s: scopes are single words", quote.String(s))
 		}
 		if r := ScopeResource(s); r != "" {
 			resources[r] = true
 		}
 	}
 	if len(resources) > 1 {
-		return fmt.Errorf("scopes %q name %d resources: Entra issues a token for one resource at a time, so make one profile per resource (or ask with `token get --resource`)", p.Scopes, len(resources))
+		return fmt.Errorf("scopes %s name %d resources: Entra issues a token for one resource at a time, so make one profile per resource (or ask with `token get --resource`)", quote.Strings(p.Scopes), len(resources))
 	}
 	if p.DatabricksHost != "" {
 		h, err := NormalizeHost(p.DatabricksHost)
@@ -288,7 +337,7 @@ func (p *Profile) normalize() error {
 	if p.Authority != "" {
 		u, err := url.Parse(p.Authority)
 		if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-			return fmt.Errorf("authority %q: want https://HOST/TENANT (or https://HOST with tenant or databricks_host)", p.Authority)
+			return fmt.Errorf("authority %s: want https://HOST/TENANT (or https://HOST with tenant or databricks_host)", quote.String(p.Authority))
 		}
 	}
 	if err := p.normalizeServiceKeys(); err != nil {
@@ -344,7 +393,7 @@ func (p *Profile) normalizeServiceKeys() error {
 		}
 	}
 	if id := p.AzureWorkspaceResourceID; id != "" && !workspaceResourceID().MatchString(id) {
-		return fmt.Errorf("azure_workspace_resource_id %q: want /subscriptions/SUBSCRIPTION/resourceGroups/GROUP/providers/Microsoft.Databricks/workspaces/NAME", id)
+		return fmt.Errorf("azure_workspace_resource_id %s: want /subscriptions/SUBSCRIPTION/resourceGroups/GROUP/providers/Microsoft.Databricks/workspaces/NAME", quote.String(id))
 	}
 	return nil
 }
@@ -356,7 +405,7 @@ func (p *Profile) normalizeCloud() error {
 		p.Cloud = WorkspaceCloud(p.DatabricksHost)
 	}
 	if _, ok := AuthorityHosts[p.Cloud]; !ok {
-		return fmt.Errorf("cloud %q: want public, usgov or china", p.Cloud)
+		return fmt.Errorf("cloud %s: want public, usgov or china", quote.String(p.Cloud))
 	}
 	return nil
 }
@@ -395,7 +444,7 @@ func NormalizeHost(s string) (string, error) {
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" {
-		return "", fmt.Errorf("%q is not a URL", s)
+		return "", fmt.Errorf("%s is not a URL", quote.String(s))
 	}
 	return strings.ToLower(u.Scheme + "://" + u.Host), nil
 }
@@ -408,14 +457,18 @@ func CheckLoopback(addr string) error {
 	}
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("%q: want HOST:PORT: %w", addr, err)
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			return fmt.Errorf("%s: want HOST:PORT (%s)", quote.String(addr), ae.Err)
+		}
+		return fmt.Errorf("%s: want HOST:PORT", quote.String(addr))
 	}
 	if host == "localhost" {
 		return nil
 	}
 	ip := net.ParseIP(host)
 	if ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("%q is not a loopback address: tokend only listens on 127.0.0.1 or ::1", addr)
+		return fmt.Errorf("%s is not a loopback address: tokend only listens on 127.0.0.1 or ::1", quote.String(addr))
 	}
 	return nil
 }
@@ -441,14 +494,28 @@ func (c *Config) SocketPath() string {
 	return DefaultSocket()
 }
 
-// DefaultSocket is $XDG_RUNTIME_DIR/tokend/tokend.sock, or a per-user
-// directory under the user cache dir where there is no runtime dir (macOS).
+// DefaultSocket is $XDG_RUNTIME_DIR/tokend/tokend.sock, or, where there is
+// no runtime dir (macOS; a session without one), tokend/tokend.sock in the
+// user cache dir ($XDG_CACHE_HOME, else ~/.cache; ~/Library/Caches on
+// macOS), taking the home directory from the user database when $HOME is
+// unset. Those places are the user's own: nobody else can create them
+// first. Only a user without a home directory gets
+// $TMPDIR/tokend-<uid>/tokend.sock, which another user could create
+// first: then the daemon refuses to start there and clients refuse to talk
+// there (see internal/safesocket), naming its owner.
 func DefaultSocket() string {
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
 		return filepath.Join(d, "tokend", "tokend.sock")
 	}
 	if d, err := os.UserCacheDir(); err == nil {
 		return filepath.Join(d, "tokend", "tokend.sock")
+	}
+	if u, err := user.Current(); err == nil && filepath.IsAbs(u.HomeDir) && u.HomeDir != "/" {
+		cache := filepath.Join(u.HomeDir, ".cache")
+		if runtime.GOOS == "darwin" {
+			cache = filepath.Join(u.HomeDir, "Library", "Caches")
+		}
+		return filepath.Join(cache, "tokend", "tokend.sock")
 	}
 	return filepath.Join(os.TempDir(), fmt.Sprintf("tokend-%d", os.Getuid()), "tokend.sock")
 }

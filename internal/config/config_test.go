@@ -1,9 +1,13 @@
 package config
 
 import (
+	"fmt"
+	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 const good = `default_profile = "dbx"
@@ -25,6 +29,16 @@ cloud = "usgov"
 scopes = ["https://management.core.windows.net//.default"]
 databricks_host = "ADB-1.azuredatabricks.net/"
 `
+
+func TestScopeSetBounds(t *testing.T) {
+	c, err := Parse("config.toml", []byte("[daemon]\nmax_scope_sets_per_capability = 8\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Daemon.MaxScopeSets != DefaultMaxScopeSets || c.Daemon.MaxCapabilityScopeSets != 8 {
+		t.Fatalf("bounds %d, %d", c.Daemon.MaxScopeSets, c.Daemon.MaxCapabilityScopeSets)
+	}
+}
 
 func TestParseGood(t *testing.T) {
 	c, err := Parse("config.toml", []byte(good))
@@ -74,6 +88,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad keepalive", "[daemon]\nkeepalive = \"often\"\n", `daemon.keepalive "often"`},
 		{"short keepalive", "[daemon]\nkeepalive = \"5m\"\n", `at least 1h`},
 		{"missing default", "default_profile = \"nope\"\n", `default_profile "nope"`},
+		{"negative scope-set bound", "[daemon]\nmax_scope_sets_per_profile = -1\n", "daemon.max_scope_sets_per_profile = -1: want 1 to 100000"},
+		{"huge scope-set bound", "[daemon]\nmax_scope_sets_per_capability = 1000000\n", "daemon.max_scope_sets_per_capability = 1000000"},
 		{"bad name", "[profiles.\"a b\"]\nflow = \"azure-cli\"\n", "profile names"},
 		{"bad scope", "[profiles.a]\nflow = \"azure-cli\"\nscopes=[\"a b\"]\n", "single words"},
 		{"two resources", "[profiles.a]\nflow = \"azure-cli\"\nscopes=[\"2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default\", \"https://management.core.windows.net//.default\"]\n", "one resource at a time"},
@@ -84,6 +100,57 @@ func TestParseErrors(t *testing.T) {
 				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestErrorsEchoSafely: what a config error echoes of the file has its
+// control characters escaped, and a long value is cut (a 50 MB value is
+// not printed whole).
+func TestErrorsEchoSafely(t *testing.T) {
+	huge := strings.Repeat("x", 50<<20)
+	for _, tc := range []struct {
+		name, doc, want string
+	}{
+		{"escape in a profile name", "[profiles.\"a\\u001b[31mb\"]\nflow = \"azure-cli\"\n", `profiles."a\x1b[31mb": profile names`},
+		{"bidi override in a value", "[profiles.a]\nflow = \"azure-cli\"\ncloud = \"\u202emars\"\n", `cloud "\u202emars"`},
+		{"escape in an unknown key", "[daemon]\n\"k\\u001b]0;x\\u0007\" = 1\n", `unknown key "daemon.k\x1b]0;x\a"`},
+		{"escape in http", "[daemon]\nhttp = \"a\\u001bb\"\n", `"a\x1bb": want HOST:PORT`},
+		{"50 MB value", "[daemon]\nstore = \"" + huge + "\"\n", `(52428800 bytes): want one of`},
+		{"many unknown keys", func() string {
+			var b strings.Builder
+			for i := range 1000 {
+				fmt.Fprintf(&b, "k%d = 1\n", i)
+			}
+			return b.String()
+		}(), "and 980 more"},
+		{"50 MB scope", "[profiles.a]\nflow = \"azure-cli\"\nscopes = [\"a " + huge + "\"]\n", `(52428802 bytes): scopes are single words`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("config.toml", []byte(tc.doc))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %.300q, want it to contain %q", err, tc.want)
+			}
+			checkPrintable(t, err.Error())
+		})
+	}
+}
+
+// checkPrintable fails on a message that could act on a terminal or that
+// is too long to read.
+func checkPrintable(t *testing.T, msg string) {
+	t.Helper()
+	if len(msg) > 8<<10 {
+		t.Fatalf("error of %d bytes: %.200q", len(msg), msg)
+	}
+	for line := range strings.Lines(msg) {
+		if len(line) > 1<<10 {
+			t.Fatalf("error line of %d bytes: %.200q", len(line), line)
+		}
+	}
+	for _, r := range msg {
+		if r != '\n' && r != '\t' && !unicode.IsPrint(r) {
+			t.Fatalf("error holds %U: %q", r, msg)
+		}
 	}
 }
 
@@ -125,12 +192,34 @@ func TestSocketPathEnv(t *testing.T) {
 	}
 }
 
+// TestDefaultSocketFallback: without XDG_RUNTIME_DIR, HOME and
+// XDG_CACHE_HOME the socket goes to the home directory of the user
+// database, a place nobody else can create first, not to /tmp.
+func TestDefaultSocketFallback(t *testing.T) {
+	u, err := user.Current()
+	if err != nil || u.HomeDir == "" || u.HomeDir == "/" {
+		t.Skipf("no home directory in the user database (%v)", err)
+	}
+	for _, k := range []string{"XDG_RUNTIME_DIR", "HOME", "XDG_CACHE_HOME"} {
+		t.Setenv(k, "")
+	}
+	got := DefaultSocket()
+	if !strings.HasPrefix(got, u.HomeDir+string(filepath.Separator)) || strings.HasPrefix(got, os.TempDir()) {
+		t.Fatalf("DefaultSocket = %q, want it under %s", got, u.HomeDir)
+	}
+	t.Setenv("HOME", t.TempDir())
+	if got := DefaultSocket(); !strings.HasPrefix(got, os.Getenv("HOME")) {
+		t.Fatalf("with HOME: DefaultSocket = %q", got)
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(good))
 	f.Add([]byte("[daemon]\nhttp = \"127.0.0.1:0\"\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("fuzz.toml", data)
 		if err != nil {
+			checkPrintable(t, err.Error())
 			return
 		}
 		if err := CheckLoopback(c.Daemon.HTTPAddr()); err != nil {

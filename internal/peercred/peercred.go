@@ -3,6 +3,10 @@
 // LOCAL_PEERCRED and LOCAL_PEERPID on macOS). The daemon trusts only these,
 // never the request. Elsewhere (Windows) Get returns ErrUnsupported, and the
 // daemon refuses every socket caller.
+//
+// TCPOwners does the same for a loopback TCP connection, where Linux can
+// say who owns the peer's socket (sock_diag, else /proc/net/tcp); macOS
+// cannot cheaply, and NewTCPOwners returns ErrUnsupported there.
 package peercred
 
 import (

@@ -2,4 +2,8 @@
 
 package safesocket
 
-func checkDir(string) error { return ErrUnsupported }
+import "io/fs"
+
+func checkDir(string) (fs.FileMode, error) { return 0, ErrUnsupported }
+
+func checkSocket(string) error { return ErrUnsupported }

@@ -2,10 +2,13 @@ package safesocket
 
 import (
 	"errors"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestListenPermissionsAndStale(t *testing.T) {
@@ -110,5 +113,111 @@ func TestListenDirChecks(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDial: the client's side accepts the user's own daemon and refuses,
+// before connecting, a socket whose directory or file is not the user's
+// alone; nothing reaches a listener it refused.
+func TestDial(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		root    bool                                 // needs chown to another uid
+		prepare func(t *testing.T, dir, path string) // after the listener is up
+		unsafe  bool                                 // want ErrUnsafe (else: the user's daemon)
+	}{
+		{name: "own daemon"},
+		{name: "own dir readable by others", prepare: func(t *testing.T, dir, _ string) { chmod(t, dir, 0o755) }},
+		{name: "dir writable by others", unsafe: true, prepare: func(t *testing.T, dir, _ string) { chmod(t, dir, 0o777) }},
+		{name: "dir writable by group", unsafe: true, prepare: func(t *testing.T, dir, _ string) { chmod(t, dir, 0o770) }},
+		{name: "dir of another uid", root: true, unsafe: true, prepare: func(t *testing.T, dir, _ string) { chown(t, dir) }},
+		{name: "socket of another uid", root: true, unsafe: true, prepare: func(t *testing.T, _, path string) { chown(t, path) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.root && os.Getuid() != 0 {
+				if os.Getenv("CI") != "" {
+					t.Fatal("CI runs as root: the ownership check must be tested")
+				}
+				t.Skip("chown to another uid needs root")
+			}
+			dir := filepath.Join(t.TempDir(), "run")
+			path := filepath.Join(dir, "tokend.sock")
+			ln, err := Listen(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			accepted := make(chan net.Conn, 1)
+			go func() {
+				if c, err := ln.Accept(); err == nil {
+					accepted <- c
+				}
+			}()
+			if tc.prepare != nil {
+				tc.prepare(t, dir, path)
+			}
+			c, cred, err := Dial(t.Context(), path)
+			if tc.unsafe {
+				if !errors.Is(err, ErrUnsafe) || c != nil {
+					t.Fatalf("Dial = %v, %v; want ErrUnsafe", c, err)
+				}
+				if !strings.Contains(err.Error(), path[:len(dir)]) || !strings.Contains(err.Error(), "uid") {
+					t.Errorf("the refusal names neither the path nor the owner: %v", err)
+				}
+				select {
+				case <-accepted:
+					t.Fatal("the refused socket got a connection")
+				case <-time.After(50 * time.Millisecond):
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if cred.UID != os.Getuid() || cred.PID != os.Getpid() {
+				t.Fatalf("cred = %+v", cred)
+			}
+		})
+	}
+	t.Run("no socket", func(t *testing.T) {
+		_, _, err := Dial(t.Context(), filepath.Join(t.TempDir(), "none.sock"))
+		if err == nil || errors.Is(err, ErrUnsafe) || !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("Dial = %v, want not-exist", err)
+		}
+	})
+	t.Run("no dir", func(t *testing.T) {
+		_, _, err := Dial(t.Context(), filepath.Join(t.TempDir(), "none", "s.sock"))
+		if err == nil || errors.Is(err, ErrUnsafe) || !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("Dial = %v, want not-exist", err)
+		}
+	})
+	for name, prepare := range map[string]func(path string) error{
+		"regular file": func(path string) error { return os.WriteFile(path, nil, 0o600) },
+		"symlink":      func(path string) error { return os.Symlink("/elsewhere.sock", path) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "s.sock")
+			if err := prepare(path); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := Dial(t.Context(), path); !errors.Is(err, ErrUnsafe) {
+				t.Fatalf("Dial = %v, want ErrUnsafe", err)
+			}
+		})
+	}
+}
+
+func chmod(t *testing.T, p string, mode os.FileMode) {
+	t.Helper()
+	if err := os.Chmod(p, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func chown(t *testing.T, p string) {
+	t.Helper()
+	if err := os.Chown(p, 65534, 65534); err != nil {
+		t.Fatal(err)
 	}
 }
