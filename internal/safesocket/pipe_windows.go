@@ -56,11 +56,8 @@ func whosePipe(name, own string) error {
 		c.Close()
 		return fmt.Errorf("%s: %w", name, ErrInUse)
 	}
-	switch {
-	case errors.Is(err, ErrUnsafe):
-		return err
-	case errors.Is(err, windows.ERROR_ACCESS_DENIED):
-		return fmt.Errorf("%w: pipe %s exists and does not let you in: another user's process created it first; set TOKEND_SOCKET or daemon.socket to another %sNAME", ErrUnsafe, name, winpipe.Prefix)
+	if errors.Is(err, ErrUnsafe) {
+		return fmt.Errorf("%w; set TOKEND_SOCKET or daemon.socket to another %sNAME", err, winpipe.Prefix)
 	}
 	return fmt.Errorf("pipe %s exists, but nothing answered on it (%w): a tokend that hangs, or another user's pipe; stop that process, or set TOKEND_SOCKET or daemon.socket to another %sNAME", name, err, winpipe.Prefix)
 }
@@ -145,6 +142,9 @@ func dialPipeAs(ctx context.Context, name, own string) (net.Conn, peercred.Cred,
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	c, err := winpipe.Dial(ctx, name)
+	if errors.Is(err, windows.ERROR_ACCESS_DENIED) {
+		return nil, peercred.Cred{}, fmt.Errorf("%w: %s exists and does not let you (%s) in: it is another user's", ErrUnsafe, name, describeSID(own))
+	}
 	if err != nil {
 		return nil, peercred.Cred{}, err
 	}
