@@ -1,7 +1,7 @@
 GO ?= go
 FUZZTIME ?= 10s
 
-.PHONY: build test vet cross compat fuzz bench
+.PHONY: build test vet cross compat windows fuzz bench
 
 # Static binaries: a cgo-free `token` starts about 0.3 ms sooner.
 build:
@@ -10,10 +10,12 @@ build:
 # Everything CI runs: formatting, vet, the cross builds, all tests with the
 # race detector (unit, integration against the emulator, and the end-to-end
 # tests in internal/e2e) with a real Secret Service (gnome-keyring on a private
-# D-Bus session, see scripts/with-keyring.sh), then short fuzz runs.
+# D-Bus session, see scripts/with-keyring.sh), the Windows lane under Wine,
+# then short fuzz runs.
 test: vet cross
 	scripts/with-keyring.sh $(GO) test -race -count=1 ./...
 	$(MAKE) compat
+	$(MAKE) windows
 	$(MAKE) fuzz
 
 # The real clients (azidentity, MSAL managed identity, client-go, git) live in
@@ -21,9 +23,16 @@ test: vet cross
 compat:
 	cd internal/compattest && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
+# The Windows lane: the packages with Windows code and the two binaries end
+# to end, built for Windows and run under Wine in a throwaway prefix
+# (scripts/wine/lane.sh; needs wine64 and gcc-mingw-w64-x86-64).
+windows:
+	GO=$(GO) scripts/wine/lane.sh
+
 vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	GOOS=windows $(GO) vet ./...
 
 cross:
 	GOOS=darwin GOARCH=arm64 $(GO) build ./...

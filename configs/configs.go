@@ -5,8 +5,9 @@ package configs
 
 import "embed"
 
-// Files are config.example.toml, tokend.service (systemd user unit) and
-// dev.tokend.plist (launchd agent).
+// Files are config.example.toml, tokend.service (systemd user unit),
+// dev.tokend.plist (launchd agent) and tokend-task.xml (Task Scheduler
+// logon task on Windows).
 //
-//go:embed config.example.toml tokend.service dev.tokend.plist
+//go:embed config.example.toml tokend.service dev.tokend.plist tokend-task.xml
 var Files embed.FS

@@ -6,7 +6,6 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,7 +62,7 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 	if w, ok := c.(interface{ Unwrap() net.Conn }); ok {
 		c = w.Unwrap()
 	}
-	if _, ok := c.(*net.UnixConn); !ok {
+	if _, ok := c.LocalAddr().(*net.UnixAddr); !ok { // a unix socket, or a Windows pipe
 		return context.WithValue(ctx, callerKey{}, &caller{uid: -1})
 	}
 	cred, err := peercred.Get(c)
@@ -108,7 +107,7 @@ func hardened(next http.Handler) http.Handler {
 
 // socketGuard admits only processes of the daemon's own user.
 func (s *Server) socketGuard(next http.Handler) http.Handler {
-	uid := os.Getuid()
+	uid := peercred.OwnUID() // os.Getuid, but for Windows too
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := callerOf(r.Context())
 		switch {

@@ -4,10 +4,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/tokend/tokend/internal/peercred"
 )
 
 // Who may hold TCP connections, and how many.
@@ -34,8 +35,9 @@ const (
 // keychain anyway, so refusing it would protect nothing, and programs that
 // run as root on the host network (a container with --network host, a
 // command under sudo) are among those that `token exec` serves. Both still
-// need a capability.
-func tcpAdmits(uid int) bool { return uid == os.Getuid() || uid == 0 }
+// need a capability. (On Windows, uids are peercred's numbers for SIDs;
+// SYSTEM is 0.)
+func tcpAdmits(uid int) bool { return uid == peercred.OwnUID() || uid == 0 }
 
 // tcpListener accepts loopback TCP connections for the guards to judge.
 //
@@ -93,7 +95,7 @@ type tcpConn struct {
 
 func newTCPListener(ln net.Listener, owners func(net.Conn) (int, error), admits func(int) bool, log *slog.Logger) *tcpListener {
 	return &tcpListener{
-		Listener: ln, owners: owners, admits: admits, owner: os.Getuid(), log: log,
+		Listener: ln, owners: owners, admits: admits, owner: peercred.OwnUID(), log: log,
 		slots: make(chan struct{}, maxTCPConns), done: make(chan struct{}),
 		conns: map[*tcpConn]struct{}{}, perPeer: map[string]int{}, idle: map[string]int{}, warned: map[int]time.Time{},
 	}

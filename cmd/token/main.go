@@ -52,8 +52,9 @@ login, the sign-in's bound: by default the daemon's, and a browser or
 device-code sign-in waits on you, checking that tokend still answers).
 
 token talks only to a tokend of your own: before it sends anything, the
-socket and its directory must be yours alone and the process serving it must
-run as you; otherwise it exits 3 naming the path and its owner.
+socket and its directory must be yours alone (on Windows: the named pipe
+\\.\pipe\tokend-<your SID>) and the process serving it must run as you;
+otherwise it exits 3 naming the path and its owner.
 
 Exit codes: 0 ok, 1 error, 2 usage, 3 daemon not reachable, 4 login required,
 5 identity provider unavailable; token exec exits with CMD's code (127: not

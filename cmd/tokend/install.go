@@ -22,6 +22,10 @@ type service struct {
 	path     string // where the filled-in file goes
 	enable   [][]string
 	disable  [][]string
+	stop     []string // run before disable, if set; it fails when nothing runs
+	user     string   // Windows: the user's SID, for the task
+	task     string   // Windows: the task's name
+	utf16    bool     // write the file as UTF-16 (what schtasks /XML reads)
 }
 
 func userService() (*service, error) {
@@ -50,12 +54,24 @@ func userService() (*service, error) {
 			enable:   [][]string{{"launchctl", "bootstrap", domain, path}},
 			disable:  [][]string{{"launchctl", "bootout", domain, path}},
 		}, nil
+	case "windows":
+		return logonTask()
 	}
-	return nil, fmt.Errorf("tokend install supports Linux (systemd) and macOS (launchd); on %s start `tokend serve` at logon yourself", runtime.GOOS)
+	return nil, fmt.Errorf("tokend install supports Linux (systemd), macOS (launchd) and Windows (Task Scheduler); on %s start `tokend serve` at logon yourself", runtime.GOOS)
+}
+
+// serviceData is what a service template is filled in with.
+type serviceData struct {
+	Executable, Config, LogFile string
+	User, Task                  string // Windows: the user's SID, the task's name
 }
 
 // render fills in a service template.
 func render(name, executable, cfg, logFile string) ([]byte, error) {
+	return renderData(name, serviceData{Executable: executable, Config: cfg, LogFile: logFile})
+}
+
+func renderData(name string, d serviceData) ([]byte, error) {
 	src, err := configs.Files.ReadFile(name)
 	if err != nil {
 		return nil, err
@@ -67,12 +83,13 @@ func render(name, executable, cfg, logFile string) ([]byte, error) {
 			xml.EscapeText(&b, []byte(s))
 			return b.String()
 		},
+		"winquote": winQuote,
 	}).Parse(string(src))
 	if err != nil {
 		return nil, err
 	}
 	var b bytes.Buffer
-	err = t.Execute(&b, struct{ Executable, Config, LogFile string }{executable, cfg, logFile})
+	err = t.Execute(&b, d)
 	return b.Bytes(), err
 }
 
@@ -105,7 +122,7 @@ func install(args []string, stdout, stderr io.Writer) error {
 	if home, err := os.UserHomeDir(); err == nil && runtime.GOOS == "darwin" {
 		logFile = filepath.Join(home, "Library", "Logs", "tokend.log")
 	}
-	data, err := render(svc.template, exe, cfg, logFile)
+	data, err := renderData(svc.template, serviceData{Executable: exe, Config: cfg, LogFile: logFile, User: svc.user, Task: svc.task})
 	if err != nil {
 		return err
 	}
@@ -115,6 +132,9 @@ func install(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := os.MkdirAll(filepath.Dir(svc.path), 0o755); err != nil {
 		return err
+	}
+	if svc.utf16 {
+		data = utf16LE(data)
 	}
 	if err := os.WriteFile(svc.path, data, 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", svc.path, err)
@@ -138,6 +158,9 @@ func uninstall(args []string, stderr io.Writer) error {
 	if _, err := os.Stat(svc.path); errors.Is(err, os.ErrNotExist) {
 		fmt.Fprintf(stderr, "%s is not installed\n", svc.path)
 		return nil
+	}
+	if svc.stop != nil {
+		exec.Command(svc.stop[0], svc.stop[1:]...).Run() // fails when it is not running
 	}
 	stopErr := runAll(svc.disable, stderr, "could not stop the service; stop it with: ")
 	if err := os.Remove(svc.path); err != nil {

@@ -22,12 +22,13 @@ const usage = `tokend — keeps Microsoft Entra ID tokens fresh and hands them o
 Usage:
   tokend serve [--config FILE] [--store keyring|file|memory] [--emulator]
                [--log-format text|json] [--log-level debug|info|warn|error]
-                                   run the daemon in the foreground
+               [--log-file FILE]   run the daemon in the foreground
   tokend emulator [--addr 127.0.0.1:8443] [--dir DIR]
                                    run the offline Entra ID emulator alone
   tokend install [--config FILE] [--print] [--no-start]
                                    run tokend as a user service (systemd user
-                                   unit on Linux, launchd agent on macOS)
+                                   unit on Linux, launchd agent on macOS, a
+                                   logon task of Task Scheduler on Windows)
   tokend uninstall                 stop and remove the user service
   tokend config check [FILE]       validate a config file
   tokend doctor [--config FILE] PROFILE
@@ -48,8 +49,9 @@ Stores: keyring (default; the OS keychain holds the key that seals the
 secrets in the state directory), file (headless machines: the key is a file
 next to them, or derived from $TOKEND_STORE_PASSPHRASE), memory (nothing kept).
 
-Environment: TOKEND_CONFIG (config file), TOKEND_SOCKET (socket path),
-TOKEND_STATE_DIR (state directory), TOKEND_STORE_PASSPHRASE (file store).
+Environment: TOKEND_CONFIG (config file), TOKEND_SOCKET (socket path; on
+Windows a named pipe, \\.\pipe\NAME), TOKEND_STATE_DIR (state directory),
+TOKEND_STORE_PASSPHRASE (file store).
 `
 
 func main() {

@@ -33,10 +33,21 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	emu := fs.Bool("emulator", false, "start the built-in Entra ID emulator with demo profiles")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	logFile := fs.String("log-file", "", "append the log to this file instead of stderr")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, *logFormat, *logLevel)
+	logTo := stderr
+	if *logFile != "" {
+		f, err := os.OpenFile(*logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return fmt.Errorf("--log-file: %w", err)
+		}
+		defer f.Close()
+		logTo = f
+		detachConsole()
+	}
+	log, err := newLogger(logTo, *logFormat, *logLevel)
 	if err != nil {
 		return err
 	}

@@ -502,8 +502,12 @@ func (c *Config) SocketPath() string {
 // first. Only a user without a home directory gets
 // $TMPDIR/tokend-<uid>/tokend.sock, which another user could create
 // first: then the daemon refuses to start there and clients refuse to talk
-// there (see internal/safesocket), naming its owner.
+// there (see internal/safesocket), naming its owner. On Windows it is the
+// named pipe \\.\pipe\tokend-<user SID> (config_windows.go).
 func DefaultSocket() string {
+	if p := defaultPipe(); p != "" {
+		return p
+	}
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
 		return filepath.Join(d, "tokend", "tokend.sock")
 	}
@@ -521,12 +525,13 @@ func DefaultSocket() string {
 }
 
 // StateDir is where the daemon keeps state: $TOKEND_STATE_DIR, else
-// <user config dir>/tokend/state.
+// <user config dir>/tokend/state (on Windows %LOCALAPPDATA%\tokend\state:
+// state belongs to the machine, not to a roaming profile).
 func StateDir() (string, error) {
 	if d := os.Getenv("TOKEND_STATE_DIR"); d != "" {
 		return d, nil
 	}
-	d, err := os.UserConfigDir()
+	d, err := stateBase()
 	if err != nil {
 		return "", fmt.Errorf("find state dir (set TOKEND_STATE_DIR): %w", err)
 	}

@@ -18,9 +18,15 @@
 // fallback directory under /tmp is the classic place) gets nothing: not a
 // password, not a token request.
 //
-// Windows has no peer credentials for AF_UNIX sockets, so the daemon could
-// not tell its user from anyone else's: Listen and Dial refuse with
-// ErrUnsupported.
+// On Windows, which gives no peer credentials for AF_UNIX sockets, the
+// endpoint is a named pipe (\\.\pipe\tokend-<user SID> by default) with the
+// same rules in Windows terms: Listen creates it with a DACL that admits
+// the user alone (pipeSDDL), refuses a name that exists already (the
+// user's own daemon: ErrInUse; anyone else's pipe: ErrUnsafe), rejects
+// remote clients, and closes, before reading a byte, any connection from
+// a process that does not run as the user (the process's token user SID).
+// Dial requires that the process serving the pipe runs as the user before
+// it returns the connection.
 package safesocket
 
 import (
@@ -46,10 +52,13 @@ var ErrInUse = errors.New("another tokend is already listening")
 var ErrUnsafe = errors.New("unsafe socket location")
 
 // ErrUnsupported means this system cannot identify socket peers.
-var ErrUnsupported = errors.New("the tokend socket needs peer credentials, which this system does not provide (supported: Linux, macOS)")
+var ErrUnsupported = errors.New("the tokend socket needs peer credentials, which this system does not provide (supported: Linux, macOS, Windows)")
 
-// Listen creates the socket at path.
+// Listen creates the socket at path (on Windows: the pipe).
 func Listen(path string) (net.Listener, error) {
+	if pipes {
+		return listenPipe(path)
+	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create socket dir: %w", err)
@@ -107,6 +116,9 @@ const dialTimeout = 2 * time.Second
 // Errors that mean the socket is someone else's wrap ErrUnsafe; a missing
 // socket or a refused connection is an ordinary error (no daemon).
 func Dial(ctx context.Context, path string) (net.Conn, peercred.Cred, error) {
+	if pipes {
+		return dialPipe(ctx, path)
+	}
 	if err := CheckDir(filepath.Dir(path)); err != nil {
 		return nil, peercred.Cred{}, err
 	}
