@@ -157,7 +157,7 @@ func TestFailedCapabilityRateLimit(t *testing.T) {
 			if r := good(attacker); r.status != 200 {
 				t.Fatalf("a valid capability from the limited peer: %d %s, want 200", r.status, r.body)
 			}
-			if r := ask(attacker, "/msi/token?api-version=2019-08-01&resource=x", "X-IDENTITY-HEADER", cp.Token); r.status != 200 {
+			if r := ask(attacker, "/msi/token?api-version=2019-08-01&resource=api://msi", "X-IDENTITY-HEADER", cp.Token); r.status != 200 {
 				t.Fatalf("MSI with a valid capability from the limited peer: %d %s", r.status, r.body)
 			}
 			if r := good(owner); r.status != 200 {

@@ -132,7 +132,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	// The tests' own APIs are registered, as the emulator (like Entra)
 	// refuses resources it does not know.
 	em, err := entraemu.New(entraemu.Config{Clock: h.clk, Seed: 7, Resources: []entraemu.Resource{
-		{Name: "daemon test APIs", IdentifierURIs: []string{"api://audit", "api://msi", "api://other"}},
+		{Name: "daemon test APIs", IdentifierURIs: []string{"api://audit", "api://msi", "api://other", "api://two", "api://127.0.0.1", "api://127.0.0.2"}},
 	}})
 	if err != nil {
 		t.Fatal(err)

@@ -312,6 +312,7 @@ func TestManyScopesThroughOneCapability(t *testing.T) {
 	capability := regexpFind(t, `IDENTITY_HEADER='([^']+)'`, capOut)
 	tcp := m.status().Listeners.TCP
 	pid := m.daemon.Process.Pid
+	m.api(numbered(10_000, "api://many-%d")...) // the emulator, like Entra, refuses resources it does not know
 	m.em.ResetCounts()
 	before := rssKB(t, pid)
 
