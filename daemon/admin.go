@@ -35,7 +35,7 @@ func (s *Server) Login(ctx context.Context, name string, req wire.LoginRequest) 
 // sign-in changes nothing: the profile keeps its previous sign-in, if any.
 func (s *Server) login(ctx context.Context, p *profile, req idp.LoginRequest) (idp.Token, error) {
 	if p.broken != nil {
-		return idp.Token{}, newError(wire.CodeInvalidRequest, "profile %s cannot be used: %v", p.cfg.Name, p.broken)
+		return idp.Token{}, p.unusable()
 	}
 	t, err := p.src.Login(ctx, req)
 	if err != nil {

@@ -244,7 +244,7 @@ func (s *Server) Listening(lns ...net.Listener) {
 
 // Handler returns the route table behind the socket guard, for tests that
 // serve it themselves.
-func (s *Server) Handler() http.Handler { return hardened(s.socketGuard(s.routes)) }
+func (s *Server) Handler() http.Handler { return s.hardened(s.socketGuard(s.routes)) }
 
 func (s *Server) status() wire.Status {
 	s.mu.Lock()

@@ -85,19 +85,19 @@ func (s *Server) front(addr net.Addr) (http.Handler, error) {
 	default:
 		return nil, fmt.Errorf("unsupported listener %T", addr)
 	}
-	return hardened(h), nil
+	return s.hardened(h), nil
 }
 
 // hardened sets the headers that keep every answer out of caches, content
 // sniffing and pages (errors and streams included), and bounds the body.
-func hardened(next http.Handler) http.Handler {
+func (s *Server) hardened(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Cache-Control", "no-store")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
 		if r.ContentLength > maxBody {
-			writeAPIError(w, errorf(http.StatusRequestEntityTooLarge, wire.CodeInvalidRequest, "request body over %d bytes", maxBody))
+			s.fail(w, r, errorf(http.StatusRequestEntityTooLarge, wire.CodeInvalidRequest, "request body over %d bytes", maxBody))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
@@ -112,12 +112,12 @@ func (s *Server) socketGuard(next http.Handler) http.Handler {
 		c := callerOf(r.Context())
 		switch {
 		case !c.socket:
-			s.writeError(w, r, newError(wire.CodeForbidden, "not a unix socket connection"))
+			s.fail(w, r, newError(wire.CodeForbidden, "not a unix socket connection"))
 		case c.credErr != nil:
-			s.writeError(w, r, newError(wire.CodeForbidden, "cannot identify the connecting process: %v", c.credErr))
+			s.fail(w, r, newError(wire.CodeForbidden, "cannot identify the connecting process: %v", c.credErr).because(c.credErr))
 		case c.cred.UID != uid:
 			s.log.Warn("refused socket peer", "uid", c.cred.UID, "pid", c.cred.PID)
-			s.writeError(w, r, newError(wire.CodeForbidden, "uid %d may not use the tokend of uid %d", c.cred.UID, uid))
+			s.fail(w, r, newError(wire.CodeForbidden, "uid %d may not use the tokend of uid %d", c.cred.UID, uid))
 		default:
 			next.ServeHTTP(w, r)
 		}
@@ -135,7 +135,7 @@ func (s *Server) tcpGuard(port int, next http.Handler) http.Handler {
 	fails := newFailLimiter(s.clock)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := browserCheck(r, hosts); err != nil {
-			s.refuse(w, r, err)
+			s.fail(w, r, err)
 			return
 		}
 		conn := callerOf(r.Context())
@@ -146,13 +146,13 @@ func (s *Server) tcpGuard(port int, next http.Handler) http.Handler {
 			if d := fails.wait(peer); d > 0 {
 				e := errorf(http.StatusTooManyRequests, wire.CodeUnauthorized, "too many failed capability checks from %s: try again in %s", peer, d.Round(time.Second))
 				e.retryAfter = d
-				s.refuse(w, r, e)
+				s.fail(w, r, e)
 				return
 			}
 			if fails.fail(peer) {
 				s.log.Warn("peer refused for failing capability checks", "peer", peer, "endpoint", endpointOf(r))
 			}
-			s.refuse(w, r, newError(wire.CodeUnauthorized, "%s must carry a valid capability: run the program under `token exec PROFILE -- …` or mint one with `token env PROFILE`", where))
+			s.fail(w, r, newError(wire.CodeUnauthorized, "%s must carry a valid capability: run the program under `token exec PROFILE -- …` or mint one with `token env PROFILE`", where))
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, &caller{cap: c, uid: conn.uid, peer: conn.peer})))
@@ -175,16 +175,6 @@ func presented(r *http.Request) (secret, where string) {
 		return c, "the metadata-service URL"
 	}
 	return bearer(r), "Authorization: Bearer"
-}
-
-// refuse writes a guard's refusal in the error shape the endpoint's clients
-// read, without logging the URL (which may carry a capability).
-func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err *apiError) {
-	if strings.HasPrefix(r.URL.Path, msiPrefix) {
-		writeMSIError(w, err)
-		return
-	}
-	writeAPIError(w, err)
 }
 
 // browserCheck rejects requests shaped like they came from a web page,
@@ -252,7 +242,7 @@ func socketOnly(s *Server) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if !callerOf(r.Context()).socket {
-				s.writeError(w, r, newError(wire.CodeForbidden, "%s is only served on the unix socket", r.URL.Path))
+				s.fail(w, r, newError(wire.CodeForbidden, "%s is only served on the unix socket", r.URL.Path))
 				return
 			}
 			next.ServeHTTP(w, r)

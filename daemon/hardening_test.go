@@ -818,8 +818,8 @@ func BenchmarkGuards(b *testing.B) {
 		req  *http.Request
 	}{
 		{"bare", next, httptest.NewRequest("GET", "http://127.0.0.1:8080/v1/token", nil)},
-		{"socket", hardened(s.socketGuard(next)), httptest.NewRequestWithContext(sockCtx, "GET", "http://tokend/v1/token?profile=app", nil)},
-		{"tcp", hardened(s.tcpGuard(8080, next)), func() *http.Request {
+		{"socket", s.hardened(s.socketGuard(next)), httptest.NewRequestWithContext(sockCtx, "GET", "http://tokend/v1/token?profile=app", nil)},
+		{"tcp", s.hardened(s.tcpGuard(8080, next)), func() *http.Request {
 			r := httptest.NewRequest("GET", "http://127.0.0.1:8080/v1/token", nil)
 			r.Header.Set("Authorization", "Bearer "+secret)
 			r.Header.Set("User-Agent", "azsdk-go-azidentity/v1.8.0 (go1.26; linux)")
@@ -906,7 +906,7 @@ func FuzzGuards(f *testing.F) {
 		req.RemoteAddr = "127.0.0.1:40000"
 		req = req.WithContext(context.WithValue(req.Context(), http.LocalAddrContextKey, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}))
 		var got *http.Request
-		h := hardened(s.tcpGuard(8080, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := s.hardened(s.tcpGuard(8080, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			got = r
 			w.WriteHeader(299)
 		})))

@@ -121,7 +121,7 @@ func checkLogin(p *profile, req wire.LoginRequest) (flow.Flow, time.Duration, er
 		method = m
 	}
 	if p.broken != nil {
-		return flow.Flow{}, 0, newError(wire.CodeInvalidRequest, "profile %s cannot be used: %v", p.cfg.Name, p.broken)
+		return flow.Flow{}, 0, p.unusable()
 	}
 	if _, err := base64.StdEncoding.DecodeString(req.Certificate); err != nil {
 		return flow.Flow{}, 0, newError(wire.CodeInvalidRequest, "certificate: want the file's content in standard base64: %v", err)

@@ -1,11 +1,9 @@
 package daemon
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tokend/tokend/client/wire"
@@ -93,51 +91,4 @@ func (s *Server) handleMSIToken(w http.ResponseWriter, r *http.Request) error {
 		ClientID:    p.cfg.ClientID,
 	})
 	return nil
-}
-
-// compat adapts a handler of a compatibility endpoint: its errors are
-// written by write and logged without the URL, which may carry a
-// capability.
-func (s *Server) compat(write func(http.ResponseWriter, *apiError), fn handler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if err := fn(w, r); err != nil {
-			write(w, s.asAPIError(r, err))
-		}
-	}
-}
-
-// asAPIError turns any error into an apiError; unexpected ones are logged
-// (without the URL) and become "internal".
-func (s *Server) asAPIError(r *http.Request, err error) *apiError {
-	var ae *apiError
-	if errors.As(err, &ae) {
-		return ae
-	}
-	if r.Context().Err() != nil {
-		return errorf(http.StatusRequestTimeout, wire.CodeInvalidRequest, "request cancelled")
-	}
-	s.log.Error("request failed", "endpoint", endpointOf(r), "err", err)
-	return newError(wire.CodeInternal, "internal error: see the tokend log")
-}
-
-// endpointOf names the endpoint of r for logs, without capabilities.
-func endpointOf(r *http.Request) string {
-	if strings.HasPrefix(r.URL.Path, databricksPrefix) {
-		return databricksPrefix + "…"
-	}
-	return r.URL.Path
-}
-
-func writeMSIError(w http.ResponseWriter, ae *apiError) {
-	if ae.retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int((ae.retryAfter+time.Second-1)/time.Second)))
-	}
-	writeJSON(w, ae.status, msiError{StatusCode: ae.status, Message: ae.desc})
-}
-
-func writeAPIError(w http.ResponseWriter, ae *apiError) {
-	if ae.retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int((ae.retryAfter+time.Second-1)/time.Second)))
-	}
-	writeJSON(w, ae.status, wire.ErrorBody{Error: ae.code, Description: ae.desc})
 }

@@ -50,6 +50,12 @@ type profile struct {
 	metrics                             profileMetrics
 }
 
+// unusable explains why a profile whose source could not be built serves
+// nothing.
+func (p *profile) unusable() *apiError {
+	return newError(wire.CodeInvalidRequest, "profile %s cannot be used: %v", p.cfg.Name, p.broken).because(p.broken)
+}
+
 func newProfile(p *config.Profile) *profile {
 	return &profile{cfg: p, slots: map[string]*slot{}}
 }
@@ -205,7 +211,7 @@ func servable(t *idp.Token, now time.Time, failing bool) bool {
 // by waiting on the one refresh in flight for this slot.
 func (s *Server) token(ctx context.Context, p *profile, scopes []string) (idp.Token, error) {
 	if p.broken != nil {
-		return idp.Token{}, &apiError{status: 400, code: wire.CodeInvalidRequest, desc: fmt.Sprintf("profile %s cannot be used: %v", p.cfg.Name, p.broken)}
+		return idp.Token{}, p.unusable()
 	}
 	sl, err := s.slotFor(p, scopes)
 	if err != nil {

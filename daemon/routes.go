@@ -34,7 +34,7 @@ func (s *Server) router() http.Handler {
 		})
 	})
 	// Compatibility endpoints (DESIGN.md): existing clients, unchanged.
-	r.Get(msiPrefix+"token", s.compat(writeMSIError, s.handleMSIToken))
-	r.HandleFunc(databricksPrefix+"{capability}", s.compat(writeAPIError, s.handleDatabricks))
+	r.Get(msiPrefix+"token", s.h(s.handleMSIToken))
+	r.HandleFunc(databricksPrefix+"{capability}", s.h(s.handleDatabricks))
 	return r
 }

@@ -20,17 +20,23 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
+
+	"github.com/tokend/tokend/internal/idp"
 )
 
 // Errors callers branch on (always wrapped with detail).
 var (
 	// ErrNotFound: nothing is stored under the key.
 	ErrNotFound = errors.New("secret not found")
-	// ErrUnavailable: the keychain is locked, missing or not answering.
-	ErrUnavailable = errors.New("secret store unavailable")
-	// ErrWrongKey: the secrets on disk were sealed with another key.
-	ErrWrongKey = errors.New("secret store key does not match")
+	// ErrUnavailable: the store cannot keep or give secrets now (the
+	// keychain is locked, missing or not answering; the disk is full or
+	// read-only). It is idp.ErrStoreUnavailable, the daemon's word for it.
+	ErrUnavailable = idp.ErrStoreUnavailable
+	// ErrWrongKey: the secrets on disk were sealed with another key; it
+	// wraps ErrUnavailable.
+	ErrWrongKey = fmt.Errorf("%w: the key does not match", ErrUnavailable)
 	// ErrCorrupt: a stored secret cannot be decrypted or is damaged.
 	ErrCorrupt = errors.New("stored secret is corrupted")
 )

@@ -15,7 +15,6 @@ import (
 	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
 
 	"github.com/tokend/tokend/internal/idp"
-	"github.com/tokend/tokend/store"
 )
 
 // loginCodes are OAuth error codes that only a new sign-in fixes.
@@ -39,7 +38,7 @@ func classify(err error) error {
 	if errors.As(err, &ce) && ce.Resp != nil {
 		return fromResponse(ce.Resp)
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrWrongKey) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, idp.ErrStoreUnavailable) {
 		return err
 	}
 	if errors.Is(err, context.DeadlineExceeded) || transportError(err) {

@@ -60,6 +60,13 @@ var ErrLoginRequired = errors.New("login required")
 // ErrSetup marks a failure that a change to this machine or profile fixes
 // (a tool not installed, a credential file missing): permanent, but not a
 // matter of signing in again. The message says what to change.
+// ErrStoreUnavailable: the secret store cannot keep or give secrets now
+// (a locked or missing keychain, a full or read-only disk, a key that does
+// not match). The store's errors wrap it (store.ErrUnavailable is this
+// value), so the daemon can tell it from an identity-provider problem
+// without knowing the store.
+var ErrStoreUnavailable = errors.New("secret store unavailable")
+
 var ErrSetup = errors.New("setup problem")
 
 // Setupf returns an error that errors.Is ErrSetup, with exactly the given
