@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -245,29 +244,3 @@ func (s *Server) Listening(lns ...net.Listener) {
 // Handler returns the route table behind the socket guard, for tests that
 // serve it themselves.
 func (s *Server) Handler() http.Handler { return s.hardened(s.socketGuard(s.routes)) }
-
-func (s *Server) status() wire.Status {
-	s.mu.Lock()
-	ls := s.listeners
-	s.mu.Unlock()
-	st := wire.Status{
-		Version:   s.cfg.Version,
-		PID:       os.Getpid(),
-		Listeners: ls,
-		Store: wire.StoreStatus{
-			Backend: s.cfg.Store.Backend(),
-			State:   wire.StoreOK,
-			Healthy: true,
-			Warning: s.cfg.Store.Warning(),
-		},
-		Profiles: []wire.ProfileStatus{},
-	}
-	if err := s.cfg.Store.Health(); err != nil {
-		st.Store.Healthy, st.Store.State, st.Store.Error = false, wire.StoreUnavailable, err.Error()
-	}
-	now := s.clock.Now()
-	for _, p := range s.profileSet().list {
-		st.Profiles = append(st.Profiles, p.status(now))
-	}
-	return st
-}

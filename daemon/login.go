@@ -15,6 +15,7 @@ import (
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/flow"
 	"github.com/tokend/tokend/internal/idp"
+	"github.com/tokend/tokend/internal/quote"
 )
 
 // Sign-in. POST /v1/login signs a profile in with its flow. Flows that need
@@ -306,4 +307,54 @@ func loginFix(p *config.Profile, ie *idp.Error) string {
 		return "the refresh token is invalid, expired, revoked or for another client: get a new one and pipe it to " + cmd
 	}
 	return "run " + cmd
+}
+
+// Login signs a profile in from inside the process (the emulator's
+// demo-user), as POST /v1/login does for a client. Interactive flows cannot
+// be signed in this way.
+func (s *Server) Login(ctx context.Context, name string, req wire.LoginRequest) error {
+	p := s.profile(name)
+	if p == nil {
+		return newError(wire.CodeUnknownProfile, "no profile %s", quote.String(name))
+	}
+	_, err := s.login(ctx, p, loginRequest(req))
+	return err
+}
+
+// login runs the sign-in and makes the resulting token current. A failed
+// sign-in changes nothing: the profile keeps its previous sign-in, if any.
+func (s *Server) login(ctx context.Context, p *profile, req idp.LoginRequest) (idp.Token, error) {
+	if p.broken != nil {
+		return idp.Token{}, p.unusable()
+	}
+	t, err := p.src.Login(ctx, req)
+	if err != nil {
+		s.log.Warn("sign-in failed", "profile", p.cfg.Name, "err", err)
+		return idp.Token{}, loginError(ctx, p, err)
+	}
+	s.install(p, t)
+	s.log.Info("signed in", "profile", p.cfg.Name, "account", t.Account)
+	return t, nil
+}
+
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
+	var req wire.LogoutRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	p, err := s.profileFor(r, req.Profile)
+	if err != nil {
+		return err
+	}
+	s.logins.cancel(p.cfg.Name, errLoggedOut)
+	if p.src != nil {
+		if err := p.src.Logout(r.Context()); err != nil {
+			return err
+		}
+	}
+	s.forget(p)
+	s.caps.revokeProfile(p.cfg.Name)
+	s.log.Info("signed out", "profile", p.cfg.Name)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
