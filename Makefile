@@ -29,10 +29,18 @@ compat:
 windows:
 	GO=$(GO) scripts/wine/lane.sh
 
+# Static checks: gofmt, go vet (also for Windows), go.mod and go.sum exactly
+# what the code needs (both modules), and staticcheck (fetched through the
+# module proxy at a pinned version, so CI needs nothing installed for it).
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	GOOS=windows $(GO) vet ./...
+	$(GO) mod tidy -diff
+	cd internal/compattest && $(GO) mod tidy -diff
+	$(STATICCHECK) ./...
+	cd internal/compattest && $(STATICCHECK) ./...
 
 cross:
 	GOOS=darwin GOARCH=arm64 $(GO) build ./...

@@ -40,7 +40,7 @@ func TestConformance(t *testing.T) {
 		for _, strict := range []bool{false, true} {
 			e := start(t, Config{StrictRefreshRotation: strict})
 			pca, c := publicClient(t, e, PublicClientID)
-			login, err := pca.AcquireTokenByUsernamePassword(ctx, []string{databricksScope}, Username, Password)
+			login, err := ropc(pca, ctx, []string{databricksScope}, Username, Password)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -91,7 +91,7 @@ func TestConformance(t *testing.T) {
 		// A user token of the v1 endpoint's resource= and of the v2
 		// endpoint's scope= alike: v1.0 claims for Azure Databricks.
 		pca, _ := publicClient(t, e, PublicClientID)
-		res, err := pca.AcquireTokenByUsernamePassword(ctx, []string{databricksScope}, Username, Password)
+		res, err := ropc(pca, ctx, []string{databricksScope}, Username, Password)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,9 +107,9 @@ func TestConformance(t *testing.T) {
 		_, err := cca.AcquireTokenByCredential(ctx, []string{"api://does-not-exist/.default"})
 		wantErr(t, err, "invalid_resource", "AADSTS500011", "The resource principal named api://does-not-exist was not found in the tenant")
 		pca, _ := publicClient(t, e, PublicClientID)
-		_, err = pca.AcquireTokenByUsernamePassword(ctx, []string{"api://nope/.default"}, Username, Password)
+		_, err = ropc(pca, ctx, []string{"api://nope/.default"}, Username, Password)
 		wantErr(t, err, "AADSTS500011")
-		_, err = pca.AcquireTokenByUsernamePassword(ctx, []string{"https://graph.microsoft.com/Nope.ReadWrite"}, Username, Password)
+		_, err = ropc(pca, ctx, []string{"https://graph.microsoft.com/Nope.ReadWrite"}, Username, Password)
 		wantErr(t, err, "invalid_scope", "AADSTS70011")
 		// The v1 endpoint says the same of resource=.
 		r := post(t, e, v1Token, url.Values{"grant_type": {"client_credentials"}, "client_id": {ConfidentialClientID}, "client_secret": {ClientSecret}, "resource": {"api://nope"}})
@@ -120,13 +120,13 @@ func TestConformance(t *testing.T) {
 		if err := e.SetScopeConsent(Username, PublicClientID, "https://graph.microsoft.com/Mail.Read", false); err != nil {
 			t.Fatal(err)
 		}
-		_, err = pca.AcquireTokenByUsernamePassword(ctx, []string{"https://graph.microsoft.com/Mail.Read"}, Username, Password)
+		_, err = ropc(pca, ctx, []string{"https://graph.microsoft.com/Mail.Read"}, Username, Password)
 		wantErr(t, err, "invalid_grant", "AADSTS65001")
 		// An app that may not use public client flows: AADSTS7000218.
 		if err := e.SetPublicClientFlows(PublicClientID, false); err != nil {
 			t.Fatal(err)
 		}
-		_, err = pca.AcquireTokenByUsernamePassword(ctx, []string{databricksScope}, Username, Password)
+		_, err = ropc(pca, ctx, []string{databricksScope}, Username, Password)
 		wantErr(t, err, "invalid_client", "AADSTS7000218")
 	})
 
@@ -166,7 +166,7 @@ func TestConformance(t *testing.T) {
 		e := start(t, Config{})
 		for _, id := range []string{AzureCLIClientID, PublicClientID} {
 			pca, c := publicClient(t, e, id)
-			if _, err := pca.AcquireTokenByUsernamePassword(ctx, []string{databricksScope}, Username, Password); err != nil {
+			if _, err := ropc(pca, ctx, []string{databricksScope}, Username, Password); err != nil {
 				t.Fatal(err)
 			}
 			var m struct {
@@ -201,7 +201,7 @@ func TestConformance(t *testing.T) {
 	t.Run("7 .default returns the granted permissions", func(t *testing.T) {
 		e := start(t, Config{})
 		pca, _ := publicClient(t, e, PublicClientID)
-		res, err := pca.AcquireTokenByUsernamePassword(ctx, []string{databricksScope}, Username, Password)
+		res, err := ropc(pca, ctx, []string{databricksScope}, Username, Password)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -213,7 +213,7 @@ func TestConformance(t *testing.T) {
 	t.Run("8 ROPC for an unknown user", func(t *testing.T) {
 		e := start(t, Config{})
 		pca, _ := publicClient(t, e, PublicClientID)
-		_, err := pca.AcquireTokenByUsernamePassword(ctx, []string{databricksScope}, "mallory@tokend.test", Password)
+		_, err := ropc(pca, ctx, []string{databricksScope}, "mallory@tokend.test", Password)
 		wantErr(t, err, "AADSTS50034")
 	})
 

@@ -278,3 +278,11 @@ func verifyWithJWKS(t testing.TB, e *Emulator, jwt string) (map[string]any, stri
 func withAccount(r public.AuthResult) public.AcquireSilentOption {
 	return public.WithSilentAccount(r.Account)
 }
+
+// ropc signs in with MSAL's username/password grant, which MSAL deprecates
+// (https://aka.ms/msal-ropc-migration) but Entra still serves: the
+// emulator answers it as Entra does, so its tests call it.
+func ropc(app public.Client, ctx context.Context, scopes []string, username, password string, opts ...public.AcquireByUsernamePasswordOption) (public.AuthResult, error) {
+	//lint:ignore SA1019 the emulator serves the grant; see above
+	return app.AcquireTokenByUsernamePassword(ctx, scopes, username, password, opts...)
+}

@@ -162,7 +162,7 @@ func TestMSALPassword(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pca, _ := publicClient(t, e, PublicClientID)
-			res, err := pca.AcquireTokenByUsernamePassword(testContext(t), []string{databricksScope}, tt.user, tt.password)
+			res, err := ropc(pca, testContext(t), []string{databricksScope}, tt.user, tt.password)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want it to mention %s", err, tt.wantErr)
@@ -197,7 +197,7 @@ func TestMSALStrictRotationAndRevoke(t *testing.T) {
 	e := start(t, Config{StrictRefreshRotation: true})
 	ctx := testContext(t)
 	pca, c := publicClient(t, e, PublicClientID)
-	login, err := pca.AcquireTokenByUsernamePassword(ctx, []string{databricksScope}, Username, Password)
+	login, err := ropc(pca, ctx, []string{databricksScope}, Username, Password)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +259,7 @@ func TestMSALStrictRotationAndRevoke(t *testing.T) {
 		t.Fatalf("after RevokeUser: err = %v, want AADSTS50173", err)
 	}
 	// Signing in again works.
-	if _, err := pca.AcquireTokenByUsernamePassword(ctx, []string{databricksScope}, Username, Password); err != nil {
+	if _, err := ropc(pca, ctx, []string{databricksScope}, Username, Password); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := silent(); err != nil {

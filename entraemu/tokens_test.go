@@ -482,7 +482,7 @@ func TestNoSecretsLogged(t *testing.T) {
 		t.Fatal(err)
 	}
 	pca, _ := publicClient(t, e, PublicClientID)
-	login, err := pca.AcquireTokenByUsernamePassword(ctx, []string{databricksScope}, Username, Password)
+	login, err := ropc(pca, ctx, []string{databricksScope}, Username, Password)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,10 @@ const tcpTableOwnerPIDAll = 5 // TCP_TABLE_OWNER_PID_ALL
 
 // NewTCPOwners checks, on a loopback connection of its own, that it can
 // tell this process's user.
+// mibTCPStateTimeWait is MIB_TCP_STATE_TIME_WAIT: a closed connection whose
+// row lingers (its pid is no longer its owner).
+const mibTCPStateTimeWait = 11
+
 func NewTCPOwners() (*TCPOwners, error) {
 	if err := getExtendedTCPTable.Find(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)

@@ -14,8 +14,6 @@ import (
 const (
 	tcpRow4Len = 24 // state, local addr, local port, remote addr, remote port, pid
 	tcpRow6Len = 56 // local addr[16], scope, port; remote addr[16], scope, port; state, pid
-
-	mibTCPStateTimeWait = 11
 )
 
 // tcpRow is what the table says about one connection.
