@@ -241,6 +241,6 @@ func (s *Server) Listening(lns ...net.Listener) {
 	}
 }
 
-// Handler returns the route table behind the socket guard, for tests that
+// socketHandler returns the route table behind the socket guard, for tests that
 // serve it themselves.
-func (s *Server) Handler() http.Handler { return s.hardened(s.socketGuard(s.routes)) }
+func (s *Server) socketHandler() http.Handler { return s.hardened(s.socketGuard(s.routes)) }

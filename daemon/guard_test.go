@@ -253,7 +253,7 @@ func TestSocketGuardRefusesOtherUsers(t *testing.T) {
 			req := httptest.NewRequest("GET", "/v1/token?profile=app", nil)
 			req = req.WithContext(context.WithValue(req.Context(), callerKey{}, tc.c))
 			rec := httptest.NewRecorder()
-			h.srv.Handler().ServeHTTP(rec, req)
+			h.srv.socketHandler().ServeHTTP(rec, req)
 			if rec.Code != tc.want {
 				t.Fatalf("status %d, want %d: %s", rec.Code, tc.want, rec.Body)
 			}

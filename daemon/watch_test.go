@@ -230,7 +230,7 @@ func TestWatchOutlivesServerTimeouts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: h.srv.Handler(), ConnContext: connContext,
+	srv := &http.Server{Handler: h.srv.socketHandler(), ConnContext: connContext,
 		ReadTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond, IdleTimeout: 100 * time.Millisecond}
 	go srv.Serve(ln)
 	defer srv.Close()
