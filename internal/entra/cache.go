@@ -69,11 +69,7 @@ func (c *msalCache) Replace(ctx context.Context, u cache.Unmarshaler, _ cache.Re
 // Export keeps what MSAL wrote, minus access tokens, and persists it when the
 // refresh token changed.
 func (c *msalCache) Export(ctx context.Context, m cache.Marshaler, _ cache.ExportHints) error {
-	data, err := m.Marshal()
-	if err != nil {
-		return fmt.Errorf("marshal msal cache: %w", err)
-	}
-	blob, err := without(data, "AccessToken")
+	blob, err := withoutAccessTokens(m)
 	if err != nil {
 		return err
 	}
@@ -126,11 +122,7 @@ func (c *msalCache) save(ctx context.Context) error {
 // it is persisted. If it cannot be, nothing changes, in memory or in the
 // store, and the error says why.
 func (c *msalCache) replace(ctx context.Context, m cache.Marshaler) error {
-	data, err := m.Marshal()
-	if err != nil {
-		return fmt.Errorf("marshal msal cache: %w", err)
-	}
-	blob, err := without(data, "AccessToken")
+	blob, err := withoutAccessTokens(m)
 	if err != nil {
 		return err
 	}
@@ -156,6 +148,15 @@ func (c *msalCache) reset() {
 	defer c.mu.Unlock()
 	c.blob, c.saved, c.unsaved = nil, nil, nil
 	c.loaded = true
+}
+
+// withoutAccessTokens is what m holds, minus its access tokens.
+func withoutAccessTokens(m cache.Marshaler) ([]byte, error) {
+	data, err := m.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("marshal msal cache: %w", err)
+	}
+	return without(data, "AccessToken")
 }
 
 // without returns the cache JSON minus the named sections.

@@ -37,21 +37,26 @@ func (s *fullStore) Probe(context.Context) error { return s.full }
 
 var errFull = fmt.Errorf("%w: write /s/secrets/.tmp-1: %w; the file system is full", store.ErrUnavailable, syscall.ENOSPC)
 
+// cacheOver is a cache whose store keeps *stored, and is full while *fail.
+func cacheOver(stored *[]byte, fail *bool) *msalCache {
+	return &msalCache{
+		load: func(context.Context) ([]byte, error) { return nil, nil },
+		persist: func(_ context.Context, b []byte) error {
+			if *fail {
+				return errFull
+			}
+			*stored = b
+			return nil
+		},
+	}
+}
+
 // A sign-in whose cache cannot be persisted changes nothing: the cache
 // keeps the previous sign-in, in memory and in the store.
 func TestCacheReplaceKeepsThePreviousSignIn(t *testing.T) {
 	var stored []byte
 	fail := false
-	c := &msalCache{
-		load: func(context.Context) ([]byte, error) { return nil, nil },
-		persist: func(_ context.Context, b []byte) error {
-			if fail {
-				return errFull
-			}
-			stored = b
-			return nil
-		},
-	}
+	c := cacheOver(&stored, &fail)
 	ctx := context.Background()
 	if err := c.replace(ctx, cacheJSON("rt1", "at1", "id1")); err != nil {
 		t.Fatal(err)
@@ -77,16 +82,7 @@ func TestCacheReplaceKeepsThePreviousSignIn(t *testing.T) {
 func TestCacheUnsavedUntilSaved(t *testing.T) {
 	var stored []byte
 	fail := false
-	c := &msalCache{
-		load: func(context.Context) ([]byte, error) { return nil, nil },
-		persist: func(_ context.Context, b []byte) error {
-			if fail {
-				return errFull
-			}
-			stored = b
-			return nil
-		},
-	}
+	c := cacheOver(&stored, &fail)
 	ctx := context.Background()
 	if err := c.Export(ctx, cacheJSON("rt1", "at1", "id1"), struct{ PartitionKey string }{}); err != nil {
 		t.Fatal(err)

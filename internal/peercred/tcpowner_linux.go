@@ -47,21 +47,11 @@ func NewTCPOwners() (*TCPOwners, error) {
 // selfTest looks up a connection of this process: first through sock_diag,
 // then, if that fails, through /proc alone.
 func (o *TCPOwners) selfTest() error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	s, done, err := ownConnection()
 	if err != nil {
 		return err
 	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	s, err := ln.Accept()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
+	defer done()
 	uid, err := o.UID(s)
 	if err == nil && uid == os.Getuid() {
 		return nil
