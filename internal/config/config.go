@@ -96,6 +96,17 @@ type Profile struct {
 	DatabricksHost           string    `toml:"databricks_host"`
 	AzureWorkspaceResourceID string    `toml:"azure_workspace_resource_id"`
 
+	// DatabricksHosts are more Azure Databricks hosts whose metadata
+	// service requests the profile answers: other workspaces, and the
+	// account console (https://accounts.azuredatabricks.net). The
+	// metadata service answers databricks_host and these; tenant
+	// discovery and DATABRICKS_HOST use databricks_host alone.
+	DatabricksHosts []string `toml:"databricks_hosts"`
+	// DatabricksAccountID is the Databricks account id, which the
+	// Databricks SDKs and CLI need with an account console host
+	// (`token databricks configure` writes it as account_id).
+	DatabricksAccountID string `toml:"databricks_account_id"`
+
 	// SendX5C (client-certificate) sends the certificate chain with each
 	// assertion, for subject name and issuer authentication.
 	SendX5C bool `toml:"send_x5c"`
@@ -331,6 +342,9 @@ func (p *Profile) normalize() error {
 		}
 		p.DatabricksHost = h
 	}
+	if err := p.normalizeDatabricksHosts(); err != nil {
+		return err
+	}
 	if err := p.normalizeCloud(); err != nil {
 		return err
 	}
@@ -356,6 +370,50 @@ func (p *Profile) normalize() error {
 		return errors.New("set tenant (or authority, or databricks_host to discover it)")
 	}
 	return nil
+}
+
+// databricksAccountID is the shape of a Databricks account id (a UUID).
+var databricksAccountID = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+})
+
+// normalizeDatabricksHosts normalizes databricks_hosts (dropping those
+// equal to databricks_host or to each other) and checks the account id.
+func (p *Profile) normalizeDatabricksHosts() error {
+	var hosts []string
+	for _, h := range p.DatabricksHosts {
+		n, err := NormalizeHost(h)
+		if err != nil {
+			return fmt.Errorf("databricks_hosts: %w", err)
+		}
+		if n != p.DatabricksHost && !slices.Contains(hosts, n) {
+			hosts = append(hosts, n)
+		}
+	}
+	p.DatabricksHosts = hosts
+	if id := p.DatabricksAccountID; id != "" && !databricksAccountID().MatchString(id) {
+		return fmt.Errorf("databricks_account_id %s: want the account's id, a UUID (the account console shows it)", quote.String(id))
+	}
+	return nil
+}
+
+// AllDatabricksHosts is every Databricks host the profile answers for:
+// databricks_host first, then databricks_hosts.
+func (p *Profile) AllDatabricksHosts() []string {
+	var hosts []string
+	if p.DatabricksHost != "" {
+		hosts = append(hosts, p.DatabricksHost)
+	}
+	return append(hosts, p.DatabricksHosts...)
+}
+
+// IsAccountHost reports whether a Databricks host is an account console
+// (https://accounts.azuredatabricks.net and its kin in other clouds), as
+// the Databricks SDKs tell it from a workspace: by the "accounts." or
+// "accounts-dod." prefix.
+func IsAccountHost(host string) bool {
+	h, err := NormalizeHost(host)
+	return err == nil && (strings.HasPrefix(h, "https://accounts.") || strings.HasPrefix(h, "https://accounts-dod."))
 }
 
 // workspaceResourceID is the shape of an Azure Databricks workspace's
