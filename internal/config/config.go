@@ -45,6 +45,23 @@ const AzureCLIClientID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 // signs in.
 const UserTenant = "organizations"
 
+// DefaultHTTPPort is the loopback port tokend listens on unless daemon.http
+// (or $TOKEND_HTTP) says otherwise. It is fixed, so that the URLs handed to
+// programs (`token env`, `token exec`, ~/.databrickscfg) outlive a restart
+// of the daemon. 18653 lies below every system's ephemeral range (Linux
+// 32768–60999, Windows and macOS 49152–65535), so no outgoing connection
+// takes it by chance, and outside the ports of common services and of
+// Kubernetes' NodePorts (30000–32767); IANA registers nothing there.
+const DefaultHTTPPort = 18653
+
+// DefaultHTTP is the default of daemon.http.
+var DefaultHTTP = fmt.Sprintf("127.0.0.1:%d", DefaultHTTPPort)
+
+// HTTPEnv overrides daemon.http, for hermetic runs: tests set it to
+// "127.0.0.1:0" so that they never take the fixed port of the user's own
+// daemon.
+const HTTPEnv = "TOKEND_HTTP"
+
 // Stores are the secret store backends.
 var Stores = []string{"keyring", "file", "memory"}
 
@@ -69,7 +86,7 @@ type Config struct {
 // Daemon configures the listeners, the store and the daemon's habits.
 type Daemon struct {
 	Socket    string  `toml:"socket"`    // "" → DefaultSocket()
-	HTTP      *string `toml:"http"`      // nil → "127.0.0.1:0"; "" → no TCP listener
+	HTTP      *string `toml:"http"`      // nil → DefaultHTTP; "" → no TCP listener
 	Store     string  `toml:"store"`     // "" → keyring
 	KeepAlive string  `toml:"keepalive"` // refresh idle profiles this often; "" → 24h, "0" → never
 	Notify    bool    `toml:"notify"`    // desktop notification when a profile needs a login
@@ -162,12 +179,29 @@ func authorityHasTenant(a string) bool {
 	return err == nil && strings.Trim(u.Path, "/") != ""
 }
 
-// HTTPAddr is the TCP listen address, "" when TCP is off.
+// HTTPAddr is the TCP listen address of the config, "" when TCP is off.
 func (d Daemon) HTTPAddr() string {
 	if d.HTTP == nil {
-		return "127.0.0.1:0"
+		return DefaultHTTP
 	}
 	return *d.HTTP
+}
+
+// HTTPAddr is where the daemon listens on TCP: $TOKEND_HTTP, else
+// daemon.http, else DefaultHTTP; "" when TCP is off. from names where the
+// address came from, for messages.
+func (c *Config) HTTPAddr() (addr, from string) {
+	if a := os.Getenv(HTTPEnv); a != "" {
+		return a, "$" + HTTPEnv
+	}
+	from = "daemon.http"
+	if c.Path != "" {
+		from += " in " + c.Path
+	}
+	if c.Daemon.HTTP == nil {
+		from = "the default (daemon.http)"
+	}
+	return c.Daemon.HTTPAddr(), from
 }
 
 // Path returns the config file to read: flag, else $TOKEND_CONFIG, else

@@ -303,3 +303,21 @@ databricks_account_id = "0f0e0d0c-0b0a-4909-8807-060504030201"
 		}
 	}
 }
+
+// TestHTTPAddr: the fixed default port, daemon.http, and $TOKEND_HTTP over
+// both.
+func TestHTTPAddr(t *testing.T) {
+	t.Setenv(HTTPEnv, "")
+	c, _ := Parse("a.toml", nil)
+	if a, from := c.HTTPAddr(); a != "127.0.0.1:18653" || !strings.Contains(from, "default") {
+		t.Fatalf("default: %q from %q", a, from)
+	}
+	c, _ = Parse("a.toml", []byte("[daemon]\nhttp = \"[::1]:9000\"\n"))
+	if a, from := c.HTTPAddr(); a != "[::1]:9000" || from != "daemon.http in a.toml" {
+		t.Fatalf("config: %q from %q", a, from)
+	}
+	t.Setenv(HTTPEnv, "127.0.0.1:0")
+	if a, from := c.HTTPAddr(); a != "127.0.0.1:0" || from != "$TOKEND_HTTP" {
+		t.Fatalf("env: %q from %q", a, from)
+	}
+}

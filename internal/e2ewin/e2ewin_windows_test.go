@@ -95,7 +95,8 @@ func newMachine(t *testing.T) *machine {
 		state:  filepath.Join(dir, "state"),
 		config: filepath.Join(dir, "config.toml"),
 	}
-	m.env = append(os.Environ(), "TOKEND_SOCKET="+m.pipe, "TOKEND_STATE_DIR="+m.state, "TOKEND_CONFIG="+m.config, "TOKEND_PROFILE=")
+	// TOKEND_HTTP: never the fixed default port, the user's own tokend's.
+	m.env = append(os.Environ(), "TOKEND_SOCKET="+m.pipe, "TOKEND_STATE_DIR="+m.state, "TOKEND_CONFIG="+m.config, "TOKEND_PROFILE=", "TOKEND_HTTP=127.0.0.1:0")
 	return m
 }
 
@@ -252,6 +253,7 @@ func TestKeyringSurvivesRestart(t *testing.T) {
 
 [daemon]
 store = "keyring"
+http = "127.0.0.1:0"
 
 [profiles.user]
 flow = "password"
