@@ -30,6 +30,9 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(childEnvVar) != "" { // started by token exec (TestIPv6Exec)
+		os.Exit(runChild())
+	}
 	os.Exit(run(m))
 }
 
