@@ -34,7 +34,8 @@ Usage:
   tokend doctor [--config FILE] PROFILE
                                    check a profile end to end: config, daemon and
                                    store, identity provider, a token's claims (never
-                                   the token), and the Databricks workspace
+                                   the token), and each Databricks host (workspaces,
+                                   the account console) through the metadata service
   tokend version                   print the version
 
 serve --emulator starts the built-in Entra ID emulator in-process and adds the
