@@ -64,6 +64,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDiagReply$$' -fuzztime $(FUZZTIME) ./internal/peercred
 	$(GO) test -run '^$$' -fuzz '^FuzzProcNetTCP$$' -fuzztime $(FUZZTIME) ./internal/peercred
 	$(GO) test -run '^$$' -fuzz '^FuzzLine$$' -fuzztime $(FUZZTIME) ./internal/quote
+	$(GO) test -run '^$$' -fuzz '^FuzzEdit$$' -fuzztime $(FUZZTIME) ./internal/databrickscfg
 
 bench:
 	bash bench/run.sh

@@ -21,9 +21,11 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/safesocket"
@@ -186,7 +188,14 @@ func (c *Client) CreateCapability(ctx context.Context, req wire.CapabilityReques
 	return &cp, c.do(ctx, http.MethodPost, "/v1/capabilities", req, &cp)
 }
 
-// RevokeCapability revokes a capability by id.
+// Capabilities lists the live capabilities (never their secrets).
+func (c *Client) Capabilities(ctx context.Context) (*wire.CapabilityList, error) {
+	var l wire.CapabilityList
+	return &l, c.do(ctx, http.MethodGet, "/v1/capabilities", nil, &l)
+}
+
+// RevokeCapability revokes a capability by id. An unknown id is an *Error
+// with Status 404.
 func (c *Client) RevokeCapability(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/capabilities/"+url.PathEscape(id), nil, nil)
 }
@@ -306,4 +315,22 @@ func unwrapURL(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// CapabilityLabel makes s a label the daemon accepts for a capability
+// (wire.CapabilityRequest.Label): valid UTF-8, control characters replaced
+// by '?', at most 128 bytes.
+func CapabilityLabel(s string) string {
+	s = strings.ToValidUTF8(s, "?")
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 {
+			return '?'
+		}
+		return r
+	}, s)
+	for len(s) > 128 {
+		_, n := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-n]
+	}
+	return s
 }

@@ -45,7 +45,11 @@ func (s *Server) audit(r *http.Request, p *profile, scopes []string, expires tim
 	case c.socket:
 		attrs = append(attrs, slog.String("via", "socket"), slog.Int("uid", c.cred.UID), slog.Int("pid", c.cred.PID), slog.String("exe", c.executable()))
 	case c.cap != nil:
-		attrs = append(attrs, slog.String("via", "tcp"), slog.String("capability", c.cap.id), slog.String("peer", r.RemoteAddr))
+		attrs = append(attrs, slog.String("via", "tcp"), slog.String("capability", c.cap.id))
+		if c.cap.label != "" {
+			attrs = append(attrs, slog.String("label", c.cap.label))
+		}
+		attrs = append(attrs, slog.String("peer", r.RemoteAddr))
 		if c.uid >= 0 {
 			attrs = append(attrs, slog.Int("uid", c.uid))
 		}

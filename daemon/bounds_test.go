@@ -123,7 +123,7 @@ func TestScopeSetBounds(t *testing.T) {
 		return rec.Code, rec.Body.String()
 	}
 	scope := func(i int) string { return fmt.Sprintf("/v1/token?scope=api://s%d/.default", i) }
-	a, _ := srv.caps.mint("p", nil, time.Hour)
+	a, _ := srv.caps.testMint("p", nil, time.Hour)
 	for _, i := range []int{1, 2, 3, 1, 2} {
 		if code, body := ask(a, scope(i)); code != 200 {
 			t.Fatalf("scope set %d: %d %s", i, code, body)
@@ -139,7 +139,7 @@ func TestScopeSetBounds(t *testing.T) {
 		t.Fatalf("%d identity-provider calls, want 3", n)
 	}
 
-	b, _ := srv.caps.mint("p", nil, time.Hour)
+	b, _ := srv.caps.testMint("p", nil, time.Hour)
 	for _, i := range []int{4, 5} {
 		if code, body := ask(b, scope(i)); code != 200 {
 			t.Fatalf("scope set %d through another capability: %d %s", i, code, body)
@@ -166,7 +166,7 @@ func TestScopeSetBounds(t *testing.T) {
 	if left != 1 {
 		t.Fatalf("%d slots after the idle period, want 1 (the profile's own)", left)
 	}
-	c, _ := srv.caps.mint("p", nil, time.Hour)
+	c, _ := srv.caps.testMint("p", nil, time.Hour)
 	for _, i := range []int{6, 7} {
 		if code, body := ask(c, scope(i)); code != 200 {
 			t.Fatalf("scope set %d after the idle ones were dropped: %d %s", i, code, body)
@@ -175,7 +175,7 @@ func TestScopeSetBounds(t *testing.T) {
 	// A request that finds the profile full drops idle pairs itself.
 	clk.Advance(srv.cfg.IdleAfter + time.Minute)
 	for _, i := range []int{8, 9, 10, 11} {
-		d, _ := srv.caps.mint("p", nil, time.Hour)
+		d, _ := srv.caps.testMint("p", nil, time.Hour)
 		if code, body := ask(d, scope(i)); code != 200 {
 			t.Fatalf("scope set %d: %d %s", i, code, body)
 		}

@@ -1,7 +1,9 @@
 package daemon
 
 import (
+	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -16,8 +18,8 @@ import (
 // revoked; expired ones are swept.
 func TestCapabilities(t *testing.T) {
 	clk := clock.NewFake(t0)
-	cs := newCapabilities(clk)
-	c, secret := cs.mint("app", []string{"api://x/.default"}, time.Hour)
+	cs := newCapabilities(clk, nil, nil)
+	c, secret := cs.testMint("app", []string{"api://x/.default"}, time.Hour)
 	if !regexp.MustCompile(`^tkd1\.[0-9a-f]{16}\.[A-Za-z0-9_-]{43}$`).MatchString(secret) {
 		t.Fatalf("secret form %q", secret) // 43 base64url characters: 256 bits
 	}
@@ -28,10 +30,10 @@ func TestCapabilities(t *testing.T) {
 	if dump := fmt.Sprintf("%+v %+v", c, cs.byID); strings.Contains(dump, raw) {
 		t.Fatal("the secret is kept in memory")
 	}
-	if _, other := cs.mint("app", nil, time.Hour); other == secret {
+	if _, other := cs.testMint("app", nil, time.Hour); other == secret {
 		t.Fatal("two capabilities alike")
 	}
-	short, shortSecret := cs.mint("app", nil, time.Minute)
+	short, shortSecret := cs.testMint("app", nil, time.Minute)
 	for _, tc := range []struct {
 		name string
 		tok  string
@@ -62,19 +64,48 @@ func TestCapabilities(t *testing.T) {
 	if _, ok := cs.byID[short.id]; ok {
 		t.Fatal("an expired capability is kept")
 	}
-	_, _ = cs.mint("app", nil, time.Minute)
+	_, _ = cs.testMint("app", nil, time.Minute)
 	clk.Advance(2 * time.Hour)
-	cs.mint("app", nil, time.Hour)
+	cs.testMint("app", nil, time.Hour)
 	if len(cs.byID) != 1 {
 		t.Fatalf("%d capabilities kept after the others expired", len(cs.byID))
 	}
-	c2, s2 := cs.mint("user", nil, time.Hour)
-	if !cs.revoke(c2.id) || cs.check(s2) != nil || cs.revoke(c2.id) {
-		t.Fatal("revoke")
+	c2, s2 := cs.testMint("user", nil, time.Hour)
+	if got, err := cs.revoke(t.Context(), c2.id); got != c2 || err != nil || cs.check(s2) != nil {
+		t.Fatalf("revoke = %v, %v", got, err)
 	}
-	c3, s3 := cs.mint("user", nil, time.Hour)
-	cs.revokeProfile("user")
+	if got, err := cs.revoke(t.Context(), c2.id); got != nil || err != nil {
+		t.Fatalf("revoke again = %v, %v", got, err)
+	}
+	c3, s3 := cs.testMint("user", nil, time.Hour)
+	cs.revokeProfile(t.Context(), "user")
 	if cs.check(s3) != nil || c3 == nil {
 		t.Fatal("revokeProfile")
 	}
+}
+
+// testMint mints an env capability whose owner is unknown.
+func (cs *capabilities) testMint(profile string, scopes []string, ttl time.Duration) (*capability, string) {
+	c, secret, err := cs.mint(context.Background(), capSpec{profile: profile, scopes: scopes, uid: -1, ttl: ttl})
+	if err != nil {
+		panic(err)
+	}
+	return c, secret
+}
+
+// TestCapabilityBound: at most maxLive capabilities live at once; the next
+// is refused with what to do, and room comes back as they expire.
+func TestCapabilityBound(t *testing.T) {
+	clk := clock.NewFake(t0)
+	cs := newCapabilities(clk, nil, nil)
+	for range maxLive {
+		cs.testMint("app", nil, time.Hour)
+	}
+	_, _, err := cs.mint(context.Background(), capSpec{profile: "app", uid: -1, ttl: time.Hour})
+	var ae *apiError
+	if !errors.As(err, &ae) || ae.status != 403 || !strings.Contains(ae.desc, "token capabilities revoke") {
+		t.Fatalf("capability %d: %v", maxLive+1, err)
+	}
+	clk.Advance(time.Hour)
+	cs.testMint("app", nil, time.Hour)
 }

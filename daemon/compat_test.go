@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -22,12 +23,15 @@ import (
 	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/entra"
+	"github.com/tokend/tokend/store"
 )
 
 const (
-	dbxHost  = "https://adb-1234567890123456.7.azuredatabricks.net"
-	mgmt     = "https://management.azure.com"
-	dbxScope = config.DatabricksScope
+	dbxHost     = "https://adb-1234567890123456.7.azuredatabricks.net"
+	dbxHost2    = "https://adb-2222222222222222.2.azuredatabricks.net"
+	accountHost = "https://accounts.azuredatabricks.net"
+	mgmt        = "https://management.azure.com"
+	dbxScope    = config.DatabricksScope
 )
 
 // compatServer is a second daemon on a harness's emulator, clock and store,
@@ -41,6 +45,12 @@ type compatServer struct {
 
 func newCompatServer(t testing.TB, h *harness) *compatServer {
 	t.Helper()
+	return newCompatServerOn(t, h, nil)
+}
+
+// newCompatServerOn is newCompatServer keeping its capabilities in caps.
+func newCompatServerOn(t testing.TB, h *harness, caps SecretStore) *compatServer {
+	t.Helper()
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(ca, h.em.CAPEM(), 0o600); err != nil {
 		t.Fatal(err)
@@ -52,6 +62,8 @@ client_id = %[1]q
 authority = %[3]q
 ca_file = %[4]q
 databricks_host = %[5]q
+databricks_hosts = [%[6]q, %[7]q]
+databricks_account_id = "0f0e0d0c-0b0a-4909-8807-060504030201"
 
 [profiles.app]
 flow = "client-secret"
@@ -64,7 +76,7 @@ flow = "password"
 client_id = %[2]q
 authority = %[3]q
 ca_file = %[4]q
-`, entraemu.ConfidentialClientID, entraemu.PublicClientID, h.em.Authority(), ca, dbxHost+"/")))
+`, entraemu.ConfidentialClientID, entraemu.PublicClientID, h.em.Authority(), ca, dbxHost+"/", accountHost, dbxHost2)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +84,7 @@ ca_file = %[4]q
 		t.Fatal(err)
 	}
 	srv, err := New(Config{
-		Config: cfg, Store: h.store, Clock: h.clk, Version: "test",
+		Config: cfg, Store: h.store, Clock: h.clk, Version: "test", Capabilities: caps,
 		Sources: func(p *config.Profile) (Source, error) {
 			return entra.New(p, entra.Options{Secrets: h.store, Clock: h.clk})
 		},
@@ -271,6 +283,8 @@ func TestDatabricksMetadataService(t *testing.T) {
 	app := mint(t, c.unix, wire.CapabilityRequest{Profile: "app"})
 	gone := mint(t, c.unix, wire.CapabilityRequest{Profile: "dbx"})
 	revoke(t, c.unix, gone.ID)
+	file := mint(t, c.unix, wire.CapabilityRequest{Profile: "dbx", Kind: wire.CapabilityDatabricks, Label: "databricks dbx"})
+	narrow := mint(t, c.unix, wire.CapabilityRequest{Profile: "dbx", Kind: wire.CapabilityDatabricks, Hosts: []string{dbxHost}})
 	hc := &http.Client{}
 	defer hc.CloseIdleConnections()
 
@@ -297,6 +311,15 @@ func TestDatabricksMetadataService(t *testing.T) {
 		{"ok", "GET", "/databricks/" + dbx.Token, ok, 200, ""},
 		{"host with slash and capitals", "GET", "/databricks/" + dbx.Token, with("X-Databricks-Host", "https://ADB-1234567890123456.7.azuredatabricks.net/"), 200, ""},
 		{"host without scheme", "GET", "/databricks/" + dbx.Token, with("X-Databricks-Host", "adb-1234567890123456.7.azuredatabricks.net"), 200, ""},
+		{"another workspace of the profile", "GET", "/databricks/" + dbx.Token, with("X-Databricks-Host", dbxHost2), 200, ""},
+		{"the account console", "GET", "/databricks/" + dbx.Token, with("X-Databricks-Host", accountHost), 200, ""},
+		{"Databricks capability, workspace", "GET", "/databricks/" + file.Token, ok, 200, ""},
+		{"Databricks capability, account console", "GET", "/databricks/" + file.Token, with("X-Databricks-Host", accountHost), 200, ""},
+		{"Databricks capability for one host, another", "GET", "/databricks/" + narrow.Token, with("X-Databricks-Host", accountHost), 403, wire.CodeForbidden},
+		{"Databricks capability for one host, its own", "GET", "/databricks/" + narrow.Token, ok, 200, ""},
+		{"Databricks capability on /v1/token", "GET", "/v1/token", with("Authorization", "Bearer "+file.Token), 403, wire.CodeForbidden},
+		{"Databricks capability on /v1/watch", "GET", "/v1/watch", with("Authorization", "Bearer "+file.Token), 403, wire.CodeForbidden},
+		{"another account host", "GET", "/databricks/" + dbx.Token, with("X-Databricks-Host", "https://accounts.cloud.databricks.com"), 403, wire.CodeForbidden},
 
 		{"wrong version", "GET", "/databricks/" + dbx.Token, with("X-Databricks-Metadata-Version", "2"), 400, wire.CodeInvalidRequest},
 		{"missing version", "GET", "/databricks/" + dbx.Token, with("X-Databricks-Metadata-Version", ""), 400, wire.CodeInvalidRequest},
@@ -327,7 +350,7 @@ func TestDatabricksMetadataService(t *testing.T) {
 				if got := r.errCode(t); got != tc.code {
 					t.Fatalf("code %s, want %s", got, tc.code)
 				}
-				for _, secret := range []string{"eyJ", dbx.Token, gone.Token, app.Token, mgmtOnly.Token} {
+				for _, secret := range []string{"eyJ", dbx.Token, gone.Token, app.Token, mgmtOnly.Token, file.Token, narrow.Token} {
 					if strings.Contains(string(r.body), secret) {
 						t.Fatalf("error body carries a secret: %s", r.body)
 					}
@@ -357,6 +380,33 @@ func TestDatabricksMetadataService(t *testing.T) {
 		}
 		if r := do(t, c.unix, req); r.status != 403 || r.errCode(t) != wire.CodeForbidden {
 			t.Fatalf("%d %s", r.status, r.body)
+		}
+	})
+	t.Run("a Databricks capability on the managed-identity endpoint", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", "http://"+c.tcp+"/msi/token?api-version=2019-08-01&resource="+mgmt, nil)
+		req.Header.Set("X-IDENTITY-HEADER", file.Token)
+		if r := do(t, hc, req); r.status != 403 || msiBody(t, r) != 403 || !strings.Contains(string(r.body), "Databricks metadata service only") {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+	})
+	t.Run("minting a Databricks capability", func(t *testing.T) {
+		for _, tc := range []struct {
+			req  wire.CapabilityRequest
+			want string
+		}{
+			{wire.CapabilityRequest{Profile: "app", Kind: wire.CapabilityDatabricks}, "profile app has no Databricks host"},
+			{wire.CapabilityRequest{Profile: "dbx", Kind: wire.CapabilityDatabricks, Hosts: []string{"https://adb-3.azuredatabricks.net"}}, "is not one of profile dbx's Databricks hosts"},
+			{wire.CapabilityRequest{Profile: "dbx", Kind: wire.CapabilityDatabricks, Scopes: []string{mgmt + "/.default"}}, "give no scopes"},
+			{wire.CapabilityRequest{Profile: "dbx", Kind: "sudo"}, "want env, exec or databricks"},
+			{wire.CapabilityRequest{Profile: "dbx", Label: "a\x1b[31mred"}, "printable"},
+			{wire.CapabilityRequest{Profile: "dbx", Label: strings.Repeat("x", 129)}, "at most 128 bytes"},
+			{wire.CapabilityRequest{Profile: "dbx", TTLSeconds: 367 * 86400}, "ttl_seconds must be between"},
+		} {
+			b, _ := json.Marshal(tc.req)
+			hr, _ := http.NewRequest("POST", "http://tokend/v1/capabilities", strings.NewReader(string(b)))
+			if r := do(t, c.unix, hr); r.status != 400 || !strings.Contains(string(r.body), tc.want) {
+				t.Errorf("%+v: %d %s, want 400 %q", tc.req, r.status, r.body, tc.want)
+			}
 		}
 	})
 	t.Run("status names the workspace", func(t *testing.T) {
@@ -527,6 +577,148 @@ func TestHostOfBoundAddress(t *testing.T) {
 		req = req.WithContext(context.WithValue(req.Context(), http.LocalAddrContextKey, bound))
 		if err := browserCheck(req, hosts); (err == nil) != tc.ok {
 			t.Errorf("Host %s: %v, want ok=%v", tc.host, err, tc.ok)
+		}
+	}
+}
+
+// TestCapabilityList: GET /v1/capabilities (socket only) describes each live
+// capability, never its secret, with its last use; revoking an unknown id
+// says what to do.
+func TestCapabilityList(t *testing.T) {
+	h := newHarness(t, harnessOpts{noRefresher: true})
+	c := newCompatServer(t, h)
+	file := mint(t, c.unix, wire.CapabilityRequest{Profile: "dbx", Kind: wire.CapabilityDatabricks, Label: "databricks dbx in /home/me/.databrickscfg", TTLSeconds: 90 * 86400})
+	env := mint(t, c.unix, wire.CapabilityRequest{Profile: "app", Label: "env"})
+	h.clk.Advance(time.Minute)
+	req, _ := http.NewRequest("GET", "http://"+c.tcp+"/databricks/"+file.Token, nil)
+	req.Header.Set("X-Databricks-Metadata-Version", "1")
+	req.Header.Set("X-Databricks-Host", accountHost)
+	if r := do(t, &http.Client{}, req); r.status != 200 {
+		t.Fatalf("use: %d %s", r.status, r.body)
+	}
+
+	r := c.get(t, "/v1/capabilities")
+	if r.status != 200 {
+		t.Fatalf("list: %d %s", r.status, r.body)
+	}
+	for _, secret := range []string{file.Token, env.Token} {
+		if strings.Contains(string(r.body), secret[strings.LastIndex(secret, ".")+1:]) {
+			t.Fatal("the list shows a secret")
+		}
+	}
+	var l wire.CapabilityList
+	if err := json.Unmarshal(r.body, &l); err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Capabilities) != 2 || l.Store != "memory" || !strings.Contains(l.Warning, "memory store") {
+		t.Fatalf("list = %+v", l)
+	}
+	got := l.Capabilities[1] // sorted by profile: app, dbx
+	if got.ID != file.ID || got.Kind != "databricks" || got.Label != file.Label || got.Profile != "dbx" ||
+		strings.Join(got.Hosts, " ") != dbxHost+" "+accountHost+" "+dbxHost2 || got.UID == nil || *got.UID != os.Getuid() ||
+		got.LastUsed != h.clk.Now().Unix() || got.ExpiresOn != got.CreatedOn+90*86400 {
+		t.Fatalf("entry = %+v (uid %v)", got, got.UID)
+	}
+	if l.Capabilities[0].ID != env.ID || l.Capabilities[0].LastUsed != 0 || l.Capabilities[0].Kind != "env" {
+		t.Fatalf("entry = %+v", l.Capabilities[0])
+	}
+
+	req, _ = http.NewRequest("DELETE", "http://tokend/v1/capabilities/0123456789abcdef", nil)
+	if r := do(t, c.unix, req); r.status != 404 || !strings.Contains(string(r.body), "token capabilities list") {
+		t.Fatalf("revoke unknown: %d %s", r.status, r.body)
+	}
+	req, _ = http.NewRequest("GET", "http://"+c.tcp+"/v1/capabilities", nil)
+	req.Header.Set("Authorization", "Bearer "+env.Token)
+	if r := do(t, &http.Client{}, req); r.status != 403 {
+		t.Fatalf("list on TCP: %d %s", r.status, r.body)
+	}
+}
+
+func (c *compatServer) get(t *testing.T, path string) response {
+	req, _ := http.NewRequest("GET", "http://tokend"+path, nil)
+	return do(t, c.unix, req)
+}
+
+// TestDatabricksHostsFollowTheConfig: a capability minted for all of a
+// profile's hosts answers a host added to the config later (reload), and no
+// longer one removed; one narrowed to a host keeps to it.
+func TestDatabricksHostsFollowTheConfig(t *testing.T) {
+	h := newHarness(t, harnessOpts{noRefresher: true})
+	c := newCompatServer(t, h)
+	all := mint(t, c.unix, wire.CapabilityRequest{Profile: "dbx", Kind: wire.CapabilityDatabricks})
+	narrow := mint(t, c.unix, wire.CapabilityRequest{Profile: "dbx", Kind: wire.CapabilityDatabricks, Hosts: []string{dbxHost}})
+	ask := func(cp wire.Capability, host string) int {
+		req, _ := http.NewRequest("GET", "http://"+c.tcp+"/databricks/"+cp.Token, nil)
+		req.Header.Set("X-Databricks-Metadata-Version", "1")
+		req.Header.Set("X-Databricks-Host", host)
+		return do(t, &http.Client{}, req).status
+	}
+	const added = "https://adb-3333333333333333.3.azuredatabricks.net"
+	if ask(all, added) != 403 {
+		t.Fatal("a host not in the config answered")
+	}
+	cfg := *c.srv.profileSet().cfg
+	cfg.Profiles = maps.Clone(cfg.Profiles)
+	dbx := *cfg.Profiles["dbx"]
+	dbx.DatabricksHosts = []string{added}
+	cfg.Profiles["dbx"] = &dbx
+	c.srv.Reload(&cfg)
+	for _, tc := range []struct {
+		cp   wire.Capability
+		host string
+		want int
+	}{
+		{all, added, 200}, {all, accountHost, 403}, {all, dbxHost, 200},
+		{narrow, added, 403}, {narrow, dbxHost, 200},
+	} {
+		if got := ask(tc.cp, tc.host); got != tc.want {
+			t.Errorf("capability for %v, host %s: %d, want %d", tc.cp.Hosts, tc.host, got, tc.want)
+		}
+	}
+}
+
+// TestRestartADayLater: a daemon restarted a day later (on the fake clock
+// the emulator shares) on the same store honours the capabilities of the
+// one before, through its own listeners: a .databrickscfg's for the
+// workspace and the account console, with a token issued that day; one that
+// expired meanwhile, and one revoked, stay dead.
+func TestRestartADayLater(t *testing.T) {
+	h := newHarness(t, harnessOpts{noRefresher: true})
+	caps := store.NewMemory()
+	a := newCompatServerOn(t, h, caps)
+	file := mint(t, a.unix, wire.CapabilityRequest{Profile: "dbx", Kind: wire.CapabilityDatabricks, TTLSeconds: 90 * 86400})
+	short := mint(t, a.unix, wire.CapabilityRequest{Profile: "dbx", TTLSeconds: 3600})
+	gone := mint(t, a.unix, wire.CapabilityRequest{Profile: "dbx", Kind: wire.CapabilityDatabricks})
+	revoke(t, a.unix, gone.ID)
+	ask := func(c *compatServer, cp wire.Capability, host string) response {
+		req, _ := http.NewRequest("GET", "http://"+c.tcp+"/databricks/"+cp.Token, nil)
+		req.Header.Set("X-Databricks-Metadata-Version", "1")
+		req.Header.Set("X-Databricks-Host", host)
+		return do(t, &http.Client{}, req)
+	}
+	if r := ask(a, file, dbxHost); r.status != 200 {
+		t.Fatalf("before: %d %s", r.status, r.body)
+	}
+	a.srv.Close()
+
+	h.clk.Advance(24 * time.Hour)
+	b := newCompatServerOn(t, h, caps)
+	for _, host := range []string{dbxHost, accountHost} {
+		r := ask(b, file, host)
+		if r.status != 200 {
+			t.Fatalf("a day later, %s: %d %s", host, r.status, r.body)
+		}
+		var tok struct {
+			AccessToken string `json:"access_token"`
+		}
+		json.Unmarshal(r.body, &tok)
+		if iat := unixClaim(claims(t, tok.AccessToken), "iat"); iat.Before(t0.Add(24 * time.Hour)) {
+			t.Fatalf("a token issued at %v, before the day passed", iat)
+		}
+	}
+	for _, cp := range []wire.Capability{short, gone} {
+		if r := ask(b, cp, dbxHost); r.status != 401 {
+			t.Fatalf("capability %s a day later: %d %s", cp.ID, r.status, r.body)
 		}
 	}
 }

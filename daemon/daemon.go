@@ -55,9 +55,13 @@ type Config struct {
 	Config  *config.Config
 	Sources SourceFactory
 	Store   Store
-	Clock   clock.Clock  // nil: real time
-	Logger  *slog.Logger // nil: discard
-	Version string
+	// Capabilities is where capabilities are kept, so that they outlive a
+	// restart (the secret store: sealed, bound to its name); nil keeps
+	// them in memory for the daemon's life.
+	Capabilities SecretStore
+	Clock        clock.Clock  // nil: real time
+	Logger       *slog.Logger // nil: discard
+	Version      string
 	// RefreshTimeout bounds one call to the identity provider (default 60s).
 	RefreshTimeout time.Duration
 	// MaxWait bounds, in real time, how long a request waits on the
@@ -96,8 +100,9 @@ type Server struct {
 	wake    chan struct{} // nudges the refresher after a foreground change
 	baseCtx context.Context
 	stop    context.CancelFunc
-	watch   watchers // GET /v1/watch streams
-	logins  logins   // sign-ins in progress (login.go)
+	watch   watchers      // GET /v1/watch streams
+	logins  logins        // sign-ins in progress (login.go)
+	saved   chan struct{} // closed when the capability saver has finished
 
 	mu        sync.Mutex
 	listeners wire.Listeners
@@ -142,18 +147,32 @@ func New(cfg Config) (*Server, error) {
 		cfg:     cfg,
 		clock:   cfg.Clock,
 		log:     cfg.Logger,
-		caps:    newCapabilities(cfg.Clock),
+		caps:    newCapabilities(cfg.Clock, cfg.Capabilities, cfg.Logger),
 		wake:    make(chan struct{}, 1),
 		baseCtx: ctx,
 		stop:    stop,
+		saved:   make(chan struct{}),
 	}
 	s.set.Store(s.buildSet(cfg.Config, nil))
 	s.routes = s.router()
+	go func() {
+		defer close(s.saved)
+		s.caps.saver(ctx)
+	}()
 	return s, nil
 }
 
-// Close stops background work started by the server.
-func (s *Server) Close() { s.stop() }
+// Close stops background work started by the server, and saves what the
+// capabilities' store lacks (their last uses).
+func (s *Server) Close() {
+	s.stop()
+	<-s.saved
+}
+
+// LoadCapabilities reads the saved capabilities now (the daemon otherwise
+// reads them when one is first needed), so that a store that cannot is
+// reported at start.
+func (s *Server) LoadCapabilities(ctx context.Context) error { return s.caps.load(ctx) }
 
 // Run serves the API on ln until ctx is cancelled, then shuts down
 // gracefully. A unix listener gets the peer-credential guard; a TCP listener
@@ -236,7 +255,14 @@ func (s *Server) Listening(lns ...net.Listener) {
 		case *net.UnixAddr:
 			s.listeners.Socket = a.Name
 		case *net.TCPAddr:
-			s.listeners.TCP = a.String()
+			// The first TCP listener is the configured one; a 127.0.0.1
+			// one after it is its companion (see wire.Listeners).
+			switch {
+			case s.listeners.TCP == "" || s.listeners.TCP == a.String():
+				s.listeners.TCP = a.String()
+			case a.IP.To4() != nil:
+				s.listeners.TCPIPv4 = a.String()
+			}
 		}
 	}
 }

@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/config"
@@ -21,10 +23,15 @@ type dbxToken struct {
 }
 
 // handleDatabricks serves the Databricks metadata service (version 1), which
-// the Databricks SDKs and CLI call with DATABRICKS_AUTH_TYPE=metadata-service:
-// GET /databricks/<capability> with X-Databricks-Metadata-Version: 1 and
-// X-Databricks-Host naming the workspace, which must be the profile's
-// databricks_host. The token is for the Azure Databricks resource.
+// the Databricks SDKs and CLI call with DATABRICKS_AUTH_TYPE=metadata-service
+// (or a .databrickscfg profile's metadata_service_url): GET
+// /databricks/<capability> with X-Databricks-Metadata-Version: 1 and
+// X-Databricks-Host naming the host the SDK talks to, which must be one of
+// the profile's Databricks hosts (databricks_host, databricks_hosts: its
+// workspaces and the account console), and of those the capability was
+// narrowed to, if it was.
+// The token is for the Azure Databricks resource, which every workspace and
+// the account console accept.
 func (s *Server) handleDatabricks(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r.Context()).cap
 	if c == nil {
@@ -44,11 +51,16 @@ func (s *Server) handleDatabricks(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	if p.cfg.DatabricksHost == "" {
+	hosts := p.cfg.AllDatabricksHosts()
+	if len(hosts) == 0 {
 		return newError(wire.CodeInvalidRequest, "profile %s has no databricks_host: set it in the config", p.cfg.Name)
 	}
-	if h, err := config.NormalizeHost(host); err != nil || h != p.cfg.DatabricksHost {
-		return newError(wire.CodeForbidden, "X-Databricks-Host %s is not the workspace of profile %s (%s)", quote.String(host), p.cfg.Name, p.cfg.DatabricksHost)
+	h, err := config.NormalizeHost(host)
+	switch {
+	case err != nil || !slices.Contains(hosts, h):
+		return newError(wire.CodeForbidden, "X-Databricks-Host %s is not a Databricks host of profile %s (%s): add it to databricks_hosts in the config", quote.String(host), p.cfg.Name, strings.Join(hosts, ", "))
+	case len(c.hosts) > 0 && !slices.Contains(c.hosts, h):
+		return newError(wire.CodeForbidden, "X-Databricks-Host %s: this capability was minted for %s; mint another (`token databricks configure`, `token env`)", quote.String(host), hostsOrNone(c.hosts))
 	}
 	scopes := []string{config.DatabricksScope}
 	if !c.allows(scopes) {
@@ -64,4 +76,11 @@ func (s *Server) handleDatabricks(w http.ResponseWriter, r *http.Request) error 
 	s.audit(r, p, scopes, t.ExpiresOn)
 	writeJSON(w, http.StatusOK, dbxToken{AccessToken: t.AccessToken, TokenType: "Bearer", ExpiresOn: t.ExpiresOn.Unix()})
 	return nil
+}
+
+func hostsOrNone(hosts []string) string {
+	if len(hosts) == 0 {
+		return "no Databricks host"
+	}
+	return strings.Join(hosts, ", ")
 }

@@ -133,6 +133,10 @@ func (s *Server) tcpGuard(port int, next http.Handler) http.Handler {
 	p := strconv.Itoa(port)
 	hosts := map[string]bool{"127.0.0.1:" + p: true, "localhost:" + p: true, "[::1]:" + p: true}
 	fails := newFailLimiter(s.clock)
+	admits := s.tcpAdmits
+	if admits == nil {
+		admits = tcpAdmits
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := browserCheck(r, hosts); err != nil {
 			s.fail(w, r, err)
@@ -155,6 +159,18 @@ func (s *Server) tcpGuard(port int, next http.Handler) http.Handler {
 			s.fail(w, r, newError(wire.CodeUnauthorized, "%s must carry a valid capability: run the program under `token exec PROFILE -- …` or mint one with `token env PROFILE`", where))
 			return
 		}
+		if !c.admitsUID(conn.uid, admits) {
+			// Bound to its owner: a copy in a log is nobody else's.
+			s.log.Warn("capability presented by another user: refused", "capability", c.id, "label", c.label, "uid", conn.uid, "owner", c.uid)
+			fails.fail(peerOf(r))
+			s.fail(w, r, newError(wire.CodeForbidden, "this capability belongs to uid %d, not to uid %d: it works only for the user who minted it", c.uid, conn.uid))
+			return
+		}
+		if !c.kind.serves(r.URL.Path) {
+			s.fail(w, r, newError(wire.CodeForbidden, "capability %s is for the Databricks metadata service only (GET /databricks/…)", c.name()))
+			return
+		}
+		c.used(s.clock.Now())
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, &caller{cap: c, uid: conn.uid, peer: conn.peer})))
 	})
 }

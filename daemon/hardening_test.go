@@ -122,7 +122,7 @@ func TestFailedCapabilityRateLimit(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, tc.opts)
-			cp := mintCap(t, h, wire.CapabilityRequest{Profile: "app"})
+			cp := mintCap(t, h, wire.CapabilityRequest{Profile: "app", Kind: wire.CapabilityExec})
 			attacker, owner := clientFrom(t, tc.attacker), clientFrom(t, tc.owner)
 			ask := func(hc *http.Client, path, header, value string) response {
 				t.Helper()
@@ -196,7 +196,7 @@ func TestFailedCapabilityRateLimit(t *testing.T) {
 func TestTCPRefusesOtherUsers(t *testing.T) {
 	var logs syncBuffer
 	h := newHarness(t, harnessOpts{noRefresher: true, tcpUIDs: true, logger: slog.New(slog.NewJSONHandler(&logs, nil))})
-	cp := mintCap(t, h, wire.CapabilityRequest{Profile: "app"})
+	cp := mintCap(t, h, wire.CapabilityRequest{Profile: "app", Kind: wire.CapabilityExec})
 	before := h.profileStatus("app").Counters.Served
 	for range 3 {
 		c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 3)}}).Dial("tcp", h.tcp)
@@ -216,6 +216,18 @@ func TestTCPRefusesOtherUsers(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), `"msg":"refused TCP peer of another user","uid":4343`); n != 1 {
 		t.Fatalf("%d log lines for the refused uid, want 1:\n%s", n, logs.String())
+	}
+	// Root (the guest) may present only `token exec`'s capabilities: those
+	// of shells and files are their owner's alone (TestDatabricksKind for
+	// the Databricks kind).
+	own := mintCap(t, h, wire.CapabilityRequest{Profile: "app", Kind: wire.CapabilityEnv})
+	req, _ := http.NewRequest("GET", "http://"+h.tcp+"/v1/token?resource=api://127.0.0.2", nil)
+	req.Header.Set("Authorization", "Bearer "+own.Token)
+	if r := do(t, clientFrom(t, "127.0.0.2"), req); r.status != 403 || !strings.Contains(string(r.body), "it works only for the user who minted it") {
+		t.Fatalf("env capability from uid %d: %d %s", guestUID, r.status, r.body)
+	}
+	if !strings.Contains(logs.String(), `"msg":"capability presented by another user: refused","capability":"`+own.ID) {
+		t.Fatalf("no log line for the refused capability:\n%s", logs.String())
 	}
 	for ip, uid := range map[string]int{"127.0.0.1": os.Getuid(), "127.0.0.2": guestUID} {
 		req, _ := http.NewRequest("GET", "http://"+h.tcp+"/v1/token?resource=api://"+ip, nil)
@@ -425,7 +437,7 @@ func TestLimitListener(t *testing.T) {
 // holds at most maxGuestConns, and a peer at most maxIdlePerPeer idle.
 func TestTCPConnectionBound(t *testing.T) {
 	h := newHarness(t, harnessOpts{noRefresher: true, tcpUIDs: true})
-	cp := mintCap(t, h, wire.CapabilityRequest{Profile: "app"})
+	cp := mintCap(t, h, wire.CapabilityRequest{Profile: "app", Kind: wire.CapabilityExec})
 	ask := func(hc *http.Client) chan response {
 		answered := make(chan response, 1)
 		go func() {
@@ -798,7 +810,7 @@ func (w *discardWriter) WriteHeader(int)             {}
 
 // guardServer is a Server with just what the guards use, in front of next.
 func guardServer(clk clock.Clock, log *slog.Logger) *Server {
-	return &Server{clock: clk, log: log, caps: newCapabilities(clk)}
+	return &Server{clock: clk, log: log, caps: newCapabilities(clk, nil, nil)}
 }
 
 // BenchmarkGuards measures what the guards add to a request before the
@@ -808,7 +820,7 @@ func guardServer(clk clock.Clock, log *slog.Logger) *Server {
 // constant-time compare). "bare" is the same request without guards.
 func BenchmarkGuards(b *testing.B) {
 	s := guardServer(clock.Real{}, slog.New(slog.DiscardHandler))
-	_, secret := s.caps.mint("app", nil, time.Hour)
+	_, secret := s.caps.testMint("app", nil, time.Hour)
 	served := 0
 	next := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { served++ })
 	sockCtx := context.WithValue(context.Background(), callerKey{}, &caller{socket: true, cred: peercred.Cred{UID: os.Getuid(), PID: 1}})
@@ -897,7 +909,7 @@ func FuzzGuards(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		s := guardServer(clock.NewFake(t0), slog.New(slog.DiscardHandler))
-		_, secret := s.caps.mint("app", nil, time.Hour)
+		_, secret := s.caps.testMint("app", nil, time.Hour)
 		raw = strings.ReplaceAll(raw, "CAP", secret)
 		req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
 		if err != nil {

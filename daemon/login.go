@@ -353,7 +353,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	s.forget(p)
-	s.caps.revokeProfile(p.cfg.Name)
+	s.caps.revokeProfile(r.Context(), p.cfg.Name)
 	s.log.Info("signed out", "profile", p.cfg.Name)
 	w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"reflect"
 	"slices"
 
@@ -94,7 +95,7 @@ func (s *Server) Reload(cfg *config.Config) ReloadResult {
 	}
 	s.set.Store(next)
 	for _, name := range r.Removed {
-		s.caps.revokeProfile(name)
+		s.caps.revokeProfile(context.Background(), name)
 	}
 	s.prefetch(fresh...)
 	s.nudge()

@@ -28,6 +28,7 @@ func (s *Server) router() http.Handler {
 			r.Get("/metrics", s.h(s.handleMetrics))
 			r.Post("/login", s.h(s.handleLogin))
 			r.Post("/logout", s.h(s.handleLogout))
+			r.Get("/capabilities", s.h(s.handleListCapabilities))
 			r.Post("/capabilities", s.h(s.handleCreateCapability))
 			r.Delete("/capabilities/{id}", s.h(s.handleRevokeCapability))
 			r.Post("/refresh", s.h(s.handleRefresh))

@@ -61,6 +61,8 @@ func (p *profile) status(now time.Time) wire.ProfileStatus {
 			Refreshes: p.refreshes.Load(), Failures: p.failures.Load(),
 		},
 		DatabricksHost:           p.cfg.DatabricksHost,
+		DatabricksHosts:          p.cfg.AllDatabricksHosts(),
+		DatabricksAccountID:      p.cfg.DatabricksAccountID,
 		AzureWorkspaceResourceID: p.cfg.AzureWorkspaceResourceID,
 	}
 	if p.broken != nil {

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 )
 
 // keySource yields the 32-byte sealing key. create says whether a missing
@@ -257,6 +258,26 @@ func (s *Sealed) Delete(_ context.Context, key string) error {
 		return err
 	}
 	return s.noteDisk(s.remove(name))
+}
+
+// SetAside moves key's file out of the way, to NAME.damaged-TIME next to
+// it, and returns its new path: a damaged file is kept for inspection and
+// never overwritten by the next Set. The file keeps its sealed content (it
+// no longer opens under any key name).
+func (s *Sealed) SetAside(_ context.Context, key string) (string, error) {
+	name, err := fileName(key)
+	if err != nil {
+		return "", err
+	}
+	from := filepath.Join(s.dir, name)
+	to := from + ".damaged-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+	if err := os.Rename(from, to); err != nil {
+		return "", diskError("set aside", from, err)
+	}
+	if err := syncDir(s.dir); err != nil {
+		return "", diskError("sync", s.dir, err)
+	}
+	return to, nil
 }
 
 // remove deletes a file of the directory durably; a missing one is fine.

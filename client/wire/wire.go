@@ -27,6 +27,11 @@ type Status struct {
 type Listeners struct {
 	Socket string `json:"socket,omitempty"`
 	TCP    string `json:"tcp,omitempty"` // host:port, "" when TCP is off
+	// TCPIPv4 is the 127.0.0.1 listener that a daemon whose TCP address is
+	// another loopback address (such as [::1]) also opens, on the same
+	// port, for clients that accept only 127.0.0.1 or localhost (the
+	// Databricks SDKs' metadata-service URL). "" otherwise.
+	TCPIPv4 string `json:"tcp_ipv4,omitempty"`
 }
 
 // StoreStatus describes the secret store.
@@ -79,6 +84,11 @@ type ProfileStatus struct {
 	// DatabricksHost is the profile's normalized databricks_host, "" when
 	// unset; `token env` and `token exec` pass it to the child.
 	DatabricksHost string `json:"databricks_host,omitempty"`
+	// DatabricksHosts is every Databricks host the profile's metadata
+	// service answers: databricks_host first, then databricks_hosts.
+	DatabricksHosts []string `json:"databricks_hosts,omitempty"`
+	// DatabricksAccountID is the profile's databricks_account_id.
+	DatabricksAccountID string `json:"databricks_account_id,omitempty"`
 	// AzureWorkspaceResourceID is the profile's azure_workspace_resource_id,
 	// "" when unset; `token get --databricks-admin-headers` sends it.
 	AzureWorkspaceResourceID string `json:"azure_workspace_resource_id,omitempty"`
@@ -144,7 +154,34 @@ type CapabilityRequest struct {
 	Profile    string   `json:"profile"`
 	Scopes     []string `json:"scopes,omitempty"` // empty: any scope of the profile
 	TTLSeconds int64    `json:"ttl_seconds,omitempty"`
+	// Kind is what the capability is for (CapabilityEnv when empty); it
+	// decides which endpoints it opens, who may present it, and whether it
+	// must be saved.
+	Kind string `json:"kind,omitempty"`
+	// Label says where the capability went (a shell, a program, a
+	// .databrickscfg profile), for `token capabilities list` and the audit
+	// log: at most 128 printable characters, never a secret.
+	Label string `json:"label,omitempty"`
+	// Hosts narrows the Databricks hosts the capability answers for to
+	// some of the profile's (empty: all of them).
+	Hosts []string `json:"hosts,omitempty"`
 }
+
+// Capability kinds. Every capability is bound to the uid that minted it:
+// where the kernel names a TCP peer's owner (Linux, Windows), a process of
+// another uid cannot use it.
+const (
+	// CapabilityEnv (`token env`): every TCP endpoint; saved, so that it
+	// outlives a restart of the daemon.
+	CapabilityEnv = "env"
+	// CapabilityExec (`token exec`): every TCP endpoint; root (SYSTEM) may
+	// use it too, as the child may run programs under sudo or in a
+	// container; revoked when the child exits; saved when the store can.
+	CapabilityExec = "exec"
+	// CapabilityDatabricks (`token databricks configure`): the Databricks
+	// metadata service only, for the profile's Databricks hosts; saved.
+	CapabilityDatabricks = "databricks"
+)
 
 // Capability is a bearer secret for the TCP listener, scoped to one profile.
 type Capability struct {
@@ -153,6 +190,35 @@ type Capability struct {
 	Profile   string   `json:"profile"`
 	Scopes    []string `json:"scopes,omitempty"`
 	ExpiresOn int64    `json:"expires_on"`
+	Kind      string   `json:"kind,omitempty"`
+	Label     string   `json:"label,omitempty"`
+	Hosts     []string `json:"hosts,omitempty"`
+}
+
+// CapabilityInfo describes a live capability (never its secret): one
+// entry of GET /v1/capabilities. Times are unix seconds; LastUsed is 0
+// when it was never presented.
+type CapabilityInfo struct {
+	ID        string   `json:"id"`
+	Profile   string   `json:"profile"`
+	Kind      string   `json:"kind"`
+	Label     string   `json:"label,omitempty"`
+	Scopes    []string `json:"scopes,omitempty"`
+	Hosts     []string `json:"hosts,omitempty"`
+	UID       *int     `json:"uid,omitempty"` // the owner; absent where unknown
+	CreatedOn int64    `json:"created_on"`
+	ExpiresOn int64    `json:"expires_on"`
+	LastUsed  int64    `json:"last_used,omitempty"`
+}
+
+// CapabilityList is the answer of GET /v1/capabilities.
+type CapabilityList struct {
+	Capabilities []CapabilityInfo `json:"capabilities"`
+	// Store is the backend that keeps them; Warning what the user should
+	// know (the memory store keeps them for the daemon's life; a damaged
+	// capability file was set aside).
+	Store   string `json:"store"`
+	Warning string `json:"warning,omitempty"`
 }
 
 // ErrorBody is the body of every non-2xx answer.

@@ -259,7 +259,11 @@ func TestChildEnv(t *testing.T) {
 		{"daemon on ::1", "[::1]:4000", "https://adb-1.azuredatabricks.net", map[string]string{
 			"IDENTITY_ENDPOINT": "http://[::1]:4000/msi/token", "IDENTITY_HEADER": "CAP",
 			"DATABRICKS_HOST": "https://adb-1.azuredatabricks.net", "DATABRICKS_AUTH_TYPE": "metadata-service",
-			"DATABRICKS_METADATA_SERVICE_URL": "http://localhost:4000/databricks/CAP"}},
+			"DATABRICKS_METADATA_SERVICE_URL": "http://127.0.0.1:4000/databricks/CAP"}}, // the daemon's companion listener
+		{"daemon on 127.0.0.2", "127.0.0.2:4000", "https://adb-1.azuredatabricks.net", map[string]string{
+			"IDENTITY_ENDPOINT": "http://127.0.0.2:4000/msi/token", "IDENTITY_HEADER": "CAP",
+			"DATABRICKS_HOST": "https://adb-1.azuredatabricks.net", "DATABRICKS_AUTH_TYPE": "metadata-service",
+			"DATABRICKS_METADATA_SERVICE_URL": "http://127.0.0.1:4000/databricks/CAP"}},
 		{"TCP off", "", "", nil},
 		{"not loopback", "10.0.0.1:4000", "", nil},
 		{"garbage", "localhost", "", nil},

@@ -40,16 +40,17 @@ func cmdEnv(ctx context.Context, e *env, args []string) error {
 		return usagef("env: --ttl must be at least 1s")
 	}
 	cl := e.client()
-	vars, c, err := childEnv(ctx, cl, profile, *ttl)
+	label := fmt.Sprintf("token env, parent pid %d", os.Getppid())
+	vars, c, err := childEnv(ctx, cl, profile, *ttl, wire.CapabilityEnv, label)
 	if err != nil {
 		return err
 	}
 	return writeEnv(e.stdout, q, vars, c)
 }
 
-// childEnv mints a capability for profile and returns the child's
+// childEnv mints a capability of kind for profile and returns the child's
 // variables with it.
-func childEnv(ctx context.Context, cl *client.Client, profile string, ttl time.Duration) ([]client.EnvVar, *wire.Capability, error) {
+func childEnv(ctx context.Context, cl *client.Client, profile string, ttl time.Duration, kind, label string) ([]client.EnvVar, *wire.Capability, error) {
 	st, err := cl.Status(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -66,7 +67,7 @@ func childEnv(ctx context.Context, cl *client.Client, profile string, ttl time.D
 	if _, err := client.ChildEnv(st.Listeners.TCP, "", ""); err != nil {
 		return nil, nil, err
 	}
-	c, err := cl.CreateCapability(ctx, wire.CapabilityRequest{Profile: profile, TTLSeconds: int64(ttl / time.Second)})
+	c, err := cl.CreateCapability(ctx, wire.CapabilityRequest{Profile: profile, TTLSeconds: int64(ttl / time.Second), Kind: kind, Label: label})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/tokend/tokend/client"
+	"github.com/tokend/tokend/client/wire"
 )
 
 // execTTL bounds the capability of `token exec`, which is revoked when the
@@ -39,7 +41,7 @@ func cmdExec(ctx context.Context, e *env, args []string) error {
 	cl := e.client()
 	// The setup is bounded; the child runs as long as it runs.
 	sctx, cancel := e.bounded(ctx)
-	vars, c, err := childEnv(sctx, cl, profile, *ttl)
+	vars, c, err := childEnv(sctx, cl, profile, *ttl, wire.CapabilityExec, client.CapabilityLabel("token exec "+filepath.Base(argv[0])))
 	cancel()
 	if err != nil {
 		return err

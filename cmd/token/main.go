@@ -37,9 +37,19 @@ Usage:
   token logout PROFILE
   token status [-o table|json]
   token watch [PROFILE]                 one JSON line per token rotation or state change
-  token env PROFILE [--shell sh|fish|powershell]
+  token env PROFILE [--shell sh|fish|powershell] [--ttl D]
                                         variables that let Azure and Databricks SDKs get tokens
+                                        (a capability of 12 h by default, which survives restarts of tokend)
   token exec PROFILE -- CMD [ARGS...]   run CMD with those variables; revoked when CMD exits
+  token databricks configure PROFILE [--section NAME] [--host URL] [--account-id ID] [--ttl D] [--file F]
+                                        write profile NAME (default: PROFILE) into ~/.databrickscfg
+                                        (or $DATABRICKS_CONFIG_FILE): the Databricks SDKs and CLI then get
+                                        tokens from tokend with no wrapper, across restarts (default --ttl 90 days)
+  token databricks remove NAME [--file F]
+                                        revoke its capability and remove the profile from the file
+  token capabilities list [-o table|json]
+                                        the capabilities handed out (env, exec, databricks), last use
+  token capabilities revoke ID...
   token kube [PROFILE] [--server-id ID] kubectl exec-credential plugin (ExecCredential)
   token git-credential [-p PROFILE] [--host H]... get|store|erase
                                         git credential helper for Azure DevOps
@@ -151,6 +161,10 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 		return cmdKube(ctx, e, args)
 	case "git-credential":
 		return cmdGitCredential(ctx, e, args)
+	case "databricks":
+		return cmdDatabricks(ctx, e, args)
+	case "capabilities":
+		return cmdCapabilities(ctx, e, args)
 	case "version", "--version":
 		fmt.Fprintln(e.stdout, "token", version.String())
 		return nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -61,6 +62,11 @@ func (d *doctorRun) report(what string, err error, detail string) bool {
 	}
 	fmt.Fprintf(d.out, "%-18s ok    %s\n", what, detail)
 	return true
+}
+
+// note prints a check that could not be made, which is no failure.
+func (d *doctorRun) note(what, detail string) {
+	fmt.Fprintf(d.out, "%-18s -     %s\n", what, detail)
 }
 
 func (d *doctorRun) run(ctx context.Context, path string, mustExist bool, name string) bool {
@@ -128,30 +134,199 @@ func (d *doctorRun) run(ctx context.Context, path string, mustExist bool, name s
 		d.report("token audience", fmt.Errorf("aud %q, but the scopes %s name %q", claims.Aud, strings.Join(tok.Scopes, " "), want), "")
 	}
 
-	if p.DatabricksHost != "" {
-		d.checkWorkspace(ctx, c, p)
+	if len(p.AllDatabricksHosts()) > 0 {
+		d.checkDatabricks(ctx, c, st, p)
 	}
 	return !d.failed
 }
 
-// checkWorkspace calls the workspace's SCIM Me endpoint with the profile's
-// Azure Databricks token (and, with azure_workspace_resource_id, the
-// headers of a service principal acting as workspace admin).
-func (d *doctorRun) checkWorkspace(ctx context.Context, c *client.Client, p *config.Profile) {
+// checkDatabricks checks each Databricks host of the profile: that tokend's
+// metadata service answers for it (as the Databricks SDKs ask, over TCP,
+// with a capability minted for the check and revoked after), and that the
+// host accepts the token: a workspace's SCIM Me, the account console's SCIM
+// Users. A host is an account console by its name (accounts.…), else by its
+// host metadata (/.well-known/databricks-config), as the SDKs tell.
+func (d *doctorRun) checkDatabricks(ctx context.Context, c *client.Client, st *wire.Status, p *config.Profile) {
+	hc, err := entra.HTTPClient(p.CAFile)
+	if err != nil {
+		d.report("workspace", err, "")
+		return
+	}
+	ms := d.metadataService(ctx, c, st, p)
+	defer ms.close()
 	dbx, err := c.Token(ctx, client.TokenRequest{Profile: p.Name, Scopes: []string{config.DatabricksScope}})
 	if err != nil {
 		d.report("workspace token", err, "")
 		return
 	}
-	url := p.DatabricksHost + "/api/2.0/preview/scim/v2/Me"
+	for _, h := range p.AllDatabricksHosts() {
+		ms.check(h)
+		meta := hostMetadata(ctx, hc, h)
+		if config.IsAccountHost(h) || meta.HostType == "ACCOUNT_HOST" {
+			id := cmp.Or(p.DatabricksAccountID, meta.AccountID)
+			d.checkAccount(ctx, hc, p, h, id, dbx.AccessToken)
+			continue
+		}
+		d.checkWorkspace(ctx, hc, c, p, h, dbx.AccessToken)
+	}
+}
+
+// metadataProbe asks tokend's metadata service, over TCP, for each host.
+type metadataProbe struct {
+	d   *doctorRun
+	c   *client.Client
+	cp  *wire.Capability
+	url string
+	hc  *http.Client
+	off string // why it cannot be checked
+}
+
+func (d *doctorRun) metadataService(ctx context.Context, c *client.Client, st *wire.Status, p *config.Profile) *metadataProbe {
+	m := &metadataProbe{d: d, c: c, hc: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: nil}}}
+	if st.Listeners.TCP == "" {
+		m.off = "tokend's TCP listener is off (daemon.http = \"\"): the Databricks SDKs cannot reach it"
+		return m
+	}
+	cp, err := c.CreateCapability(ctx, wire.CapabilityRequest{Profile: p.Name, Kind: wire.CapabilityDatabricks, Label: "tokend doctor", TTLSeconds: 120})
+	if err != nil {
+		m.off = "cannot mint a capability to check it: " + err.Error()
+		d.failed = true
+		return m
+	}
+	m.cp = cp
+	m.url, err = client.MetadataServiceURL(st.Listeners.TCP, cp.Token)
+	if err != nil {
+		m.off = err.Error()
+	}
+	return m
+}
+
+func (m *metadataProbe) check(host string) {
+	if m.off != "" {
+		m.d.note("metadata service", host+": "+m.off)
+		return
+	}
+	req, err := http.NewRequest(http.MethodGet, m.url, nil)
+	if err != nil {
+		m.d.report("metadata service", err, "")
+		return
+	}
+	req.Header.Set("X-Databricks-Metadata-Version", "1")
+	req.Header.Set("X-Databricks-Host", host)
+	resp, err := m.hc.Do(req)
+	if err != nil {
+		// The URL holds the capability: never print it.
+		m.d.report("metadata service", fmt.Errorf("%s: GET %s: %v", host, redactURL(m.url), errors.Unwrap(err)), "")
+		return
+	}
+	defer resp.Body.Close()
+	var body struct {
+		AccessToken string `json:"access_token"`
+		ExpiresOn   int64  `json:"expires_on"`
+		Description string `json:"error_description"`
+	}
+	_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body)
+	if resp.StatusCode != http.StatusOK || body.AccessToken == "" {
+		m.d.report("metadata service", fmt.Errorf("%s: HTTP %d: %s", host, resp.StatusCode, body.Description), "")
+		return
+	}
+	m.d.report("metadata service", nil, fmt.Sprintf("%s: a token until %s, from %s", host, time.Unix(body.ExpiresOn, 0).UTC().Format(time.RFC3339), redactURL(m.url)))
+}
+
+func (m *metadataProbe) close() {
+	if m.cp != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		m.c.RevokeCapability(ctx, m.cp.ID)
+	}
+}
+
+// redactURL is a metadata-service URL without its capability.
+func redactURL(u string) string {
+	if i := strings.Index(u, "/databricks/"); i >= 0 {
+		return u[:i] + "/databricks/…"
+	}
+	return u
+}
+
+// hostInfo is what a Databricks host says of itself
+// (/.well-known/databricks-config); empty when it does not.
+type hostInfo struct {
+	HostType  string `json:"host_type"`
+	AccountID string `json:"account_id"`
+}
+
+func hostMetadata(ctx context.Context, hc *http.Client, host string) hostInfo {
+	var hi hostInfo
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, host+"/.well-known/databricks-config", nil)
+	if err != nil {
+		return hi
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return hi
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&hi)
+	}
+	return hi
+}
+
+// checkAccount calls the account console's SCIM Users with the Azure
+// Databricks token: 200 or 403 (not an account admin) say it accepts the
+// token; 401 that it does not.
+func (d *doctorRun) checkAccount(ctx context.Context, hc *http.Client, p *config.Profile, host, accountID, token string) {
+	if accountID == "" {
+		d.report("account", fmt.Errorf("%s is an account console: set databricks_account_id in profiles.%s of the config (the SDKs need it too)", host, p.Name), "")
+		return
+	}
+	url := host + "/api/2.0/accounts/" + accountID + "/scim/v2/Users?count=1"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		d.report("account", err, "")
+		return
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := hc.Do(req)
+	if err != nil {
+		d.report("account", fmt.Errorf("GET %s: %v", url, err), "")
+		return
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Detail  string `json:"detail"`
+		Message string `json:"message"`
+	}
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	_ = json.Unmarshal(data, &body)
+	switch resp.StatusCode {
+	case http.StatusOK:
+		d.report("account", nil, fmt.Sprintf("%s (account %s) accepts the token as %s", host, accountID, p.Name))
+	case http.StatusForbidden:
+		d.report("account", nil, fmt.Sprintf("%s (account %s) accepts the token as %s, which is not an account admin (account APIs answer 403)", host, accountID, p.Name))
+	default:
+		why := cmp.Or(strings.TrimSpace(body.Detail+body.Message), http.StatusText(resp.StatusCode))
+		d.report("account", fmt.Errorf("GET %s as %s: HTTP %d: %s (is the identity a user of account %s?)", url, p.Name, resp.StatusCode, truncate(why, 300), accountID), "")
+	}
+}
+
+// checkWorkspace calls a workspace's SCIM Me endpoint with the profile's
+// Azure Databricks token (and, for databricks_host with
+// azure_workspace_resource_id, the headers of a service principal acting as
+// workspace admin).
+func (d *doctorRun) checkWorkspace(ctx context.Context, hc *http.Client, c *client.Client, p *config.Profile, host, token string) {
+	url := host + "/api/2.0/preview/scim/v2/Me"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		d.report("workspace", err, "")
 		return
 	}
-	req.Header.Set("Authorization", "Bearer "+dbx.AccessToken)
+	req.Header.Set("Authorization", "Bearer "+token)
 	how := "as " + p.Name
-	if p.AzureWorkspaceResourceID != "" {
+	if p.AzureWorkspaceResourceID != "" && host == p.DatabricksHost {
 		mgmt, err := c.Token(ctx, client.TokenRequest{Profile: p.Name, Resource: "https://management.core.windows.net/"})
 		if err != nil {
 			d.report("management token", err, "")
@@ -162,11 +337,6 @@ func (d *doctorRun) checkWorkspace(ctx context.Context, c *client.Client, p *con
 		req.Header.Set("X-Databricks-Azure-SP-Management-Token", mgmt.AccessToken)
 		req.Header.Set("X-Databricks-Azure-Workspace-Resource-Id", p.AzureWorkspaceResourceID)
 		how += " with the SP-admin headers"
-	}
-	hc, err := entra.HTTPClient(p.CAFile)
-	if err != nil {
-		d.report("workspace", err, "")
-		return
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -188,13 +358,13 @@ func (d *doctorRun) checkWorkspace(ctx context.Context, c *client.Client, p *con
 			why = http.StatusText(resp.StatusCode)
 		}
 		fix := "is the identity a member of the workspace?"
-		if p.AzureWorkspaceResourceID == "" {
+		if p.AzureWorkspaceResourceID == "" && host == p.DatabricksHost {
 			fix += " A service principal with a role on the workspace resource gets in as admin: set azure_workspace_resource_id"
 		}
 		d.report("workspace", fmt.Errorf("GET %s %s: HTTP %d: %s (%s)", url, how, resp.StatusCode, truncate(why, 300), fix), "")
 		return
 	}
-	d.report("workspace", nil, fmt.Sprintf("%s accepts the token %s: userName %q", p.DatabricksHost, how, body.UserName))
+	d.report("workspace", nil, fmt.Sprintf("%s accepts the token %s: userName %q", host, how, body.UserName))
 }
 
 func describeProfile(p *config.Profile) string {
@@ -212,8 +382,8 @@ func describeProfile(p *config.Profile) string {
 		}
 	}
 	parts = append(parts, "scopes "+strings.Join(p.Scopes, " "))
-	if p.DatabricksHost != "" {
-		parts = append(parts, "workspace "+p.DatabricksHost)
+	if hosts := p.AllDatabricksHosts(); len(hosts) > 0 {
+		parts = append(parts, "Databricks "+strings.Join(hosts, " "))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -22,6 +22,8 @@ func logFields() []string {
 		"version", "store", "listeners", "component", "url", "output",
 		// who asked (audit lines, refusals)
 		"via", "uid", "pid", "exe", "capability", "peer", "id",
+		// capabilities: what they are for, whose, how many, where a damaged store went
+		"label", "kind", "owner", "count", "moved_to",
 		// requests and failures
 		"endpoint", "path", "method", "status", "duration", "err", "error",
 		// the emulator's request lines

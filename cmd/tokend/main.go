@@ -34,7 +34,8 @@ Usage:
   tokend doctor [--config FILE] PROFILE
                                    check a profile end to end: config, daemon and
                                    store, identity provider, a token's claims (never
-                                   the token), and the Databricks workspace
+                                   the token), and each Databricks host (workspaces,
+                                   the account console) through the metadata service
   tokend version                   print the version
 
 serve --emulator starts the built-in Entra ID emulator in-process and adds the
@@ -49,9 +50,15 @@ Stores: keyring (default; the OS keychain holds the key that seals the
 secrets in the state directory), file (headless machines: the key is a file
 next to them, or derived from $TOKEND_STORE_PASSPHRASE), memory (nothing kept).
 
+Listeners: the socket, and loopback TCP at 127.0.0.1:18653 (daemon.http), a
+fixed port so that the URLs handed to programs (token env, token databricks
+configure) outlive restarts; a taken port stops serve with the fix.
+Capabilities are kept in the store and survive restarts (not with memory).
+
 Environment: TOKEND_CONFIG (config file), TOKEND_SOCKET (socket path; on
-Windows a named pipe, \\.\pipe\NAME), TOKEND_STATE_DIR (state directory),
-TOKEND_STORE_PASSPHRASE (file store).
+Windows a named pipe, \\.\pipe\NAME), TOKEND_HTTP (TCP address, over
+daemon.http), TOKEND_STATE_DIR (state directory), TOKEND_STORE_PASSPHRASE
+(file store).
 `
 
 func main() {

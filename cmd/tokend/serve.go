@@ -95,9 +95,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 
 	srv, err := daemon.New(daemon.Config{
-		Config: cfg,
-		Store:  st,
-		Logger: log,
+		Config:       cfg,
+		Store:        st,
+		Capabilities: st,
+		Logger:       log,
 		Sources: func(p *config.Profile) (daemon.Source, error) {
 			return entra.New(p, entra.Options{Secrets: st, Logger: log})
 		},
@@ -121,6 +122,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 
+	// Capabilities handed out before a restart work again at once; a
+	// store that cannot read them says so now (and is retried).
+	srv.LoadCapabilities(ctx)
+
 	sock, err := safesocket.Listen(cfg.SocketPath())
 	if err != nil {
 		if errors.Is(err, safesocket.ErrInUse) {
@@ -129,13 +134,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	listeners := []net.Listener{sock}
-	if addr := cfg.Daemon.HTTPAddr(); addr != "" {
-		tcp, err := net.Listen("tcp", addr)
+	if addr, from := cfg.HTTPAddr(); addr != "" {
+		tcp, err := daemon.ListenTCP(addr, from)
 		if err != nil {
 			sock.Close()
-			return fmt.Errorf("listen on %s: %w", addr, err)
+			return err
 		}
-		listeners = append(listeners, tcp)
+		listeners = append(listeners, tcp...)
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -150,8 +155,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	wg.Go(func() { errc <- srv.RunRefresher(ctx) })
 
 	addrs := []string{"socket " + sock.Addr().String()}
-	if len(listeners) > 1 {
-		addrs = append(addrs, "http "+listeners[1].Addr().String())
+	for _, ln := range listeners[1:] {
+		addrs = append(addrs, "http "+ln.Addr().String())
 	}
 	log.Info("tokend ready", "version", version.String(), "store", backend, "listeners", strings.Join(addrs, ", "))
 	if em != nil {

@@ -14,6 +14,12 @@
 //	GET /aad/auth                       the sign-in redirect to the tenant's authorize endpoint,
 //	                                    which tools read to discover a workspace's tenant
 //
+// With AccountID set it plays the account console
+// (https://accounts.azuredatabricks.net) instead: its host metadata says
+// ACCOUNT_HOST and the account id, and it serves
+//
+//	GET /api/2.0/accounts/{account_id}/scim/v2/Users   the account's users (the caller, here)
+//
 // It imports nothing of the emulator: point Authority at any Entra-like
 // identity provider.
 package workspace
@@ -77,6 +83,8 @@ type Workspace struct {
 	WorkspaceID         string       // "": DefaultWorkspaceID
 	RequireAdminHeaders bool
 	Now                 func() time.Time // nil: time.Now
+	// AccountID makes it the account console of that account.
+	AccountID string
 
 	mu      sync.Mutex
 	issuers []string // v2.0 and v1.0
@@ -91,8 +99,19 @@ func (w *Workspace) Calls() int {
 	return w.calls
 }
 
+// AccountUsersPath is the account console's SCIM Users endpoint.
+func AccountUsersPath(accountID string) string {
+	return "/api/2.0/accounts/" + accountID + "/scim/v2/Users"
+}
+
 func (w *Workspace) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	switch {
+	case w.AccountID != "" && r.Method == http.MethodGet && r.URL.Path == ConfigPath:
+		w.serveAccountConfig(rw, r)
+	case w.AccountID != "" && r.Method == http.MethodGet && r.URL.Path == AccountUsersPath(w.AccountID):
+		w.serveAccountUsers(rw, r)
+	case w.AccountID != "":
+		scimError(rw, http.StatusNotFound, "No API found for '"+sanitize(r.Method+" "+r.URL.Path)+"'")
 	case r.Method == http.MethodGet && r.URL.Path == MePath:
 		w.serveMe(rw, r)
 	case r.Method == http.MethodGet && r.URL.Path == ConfigPath:
@@ -123,6 +142,48 @@ func (w *Workspace) serveConfig(rw http.ResponseWriter, r *http.Request) {
 		"cloud":         "Azure",
 		"host_type":     "WORKSPACE_HOST",
 		"token_federation_default_oidc_audiences": []string{base + "/oidc/v1/token"},
+	})
+}
+
+// serveAccountConfig answers the account console's host metadata.
+func (w *Workspace) serveAccountConfig(rw http.ResponseWriter, r *http.Request) {
+	rw.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(rw).Encode(map[string]any{
+		"oidc_endpoint": "https://" + host(r) + "/oidc/accounts/{account_id}",
+		"account_id":    w.AccountID,
+		"cloud":         "Azure",
+		"host_type":     "ACCOUNT_HOST",
+	})
+}
+
+// serveAccountUsers lists the account's users: the caller, once its token
+// passes.
+func (w *Workspace) serveAccountUsers(rw http.ResponseWriter, r *http.Request) {
+	w.mu.Lock()
+	w.calls++
+	w.mu.Unlock()
+	bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		scimError(rw, http.StatusUnauthorized, "Unable to load OAuth Config: no bearer token")
+		return
+	}
+	c, err := w.verify(bearer, DatabricksResource, "api://"+DatabricksResource)
+	if err != nil {
+		scimError(rw, http.StatusUnauthorized, "Invalid access token: "+err.Error())
+		return
+	}
+	name := c.UPN
+	if name == "" {
+		name = c.PreferredUsername
+	}
+	if name == "" {
+		name = c.app()
+	}
+	rw.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(rw).Encode(map[string]any{
+		"schemas":      []string{"urn:ietf:params:scim:api:messages:2.0:ListResponse"},
+		"totalResults": 1,
+		"Resources":    []map[string]any{{"userName": name, "active": true}},
 	})
 }
 

@@ -143,3 +143,48 @@ func TestHostMetadata(t *testing.T) {
 		t.Errorf("POST: %d", rec.Code)
 	}
 }
+
+// TestAccountConsole: with AccountID the fake plays the account console:
+// host metadata of an account host, and its SCIM Users for a Databricks
+// token; no workspace API.
+func TestAccountConsole(t *testing.T) {
+	e := entraemu.NewTest(t, entraemu.Config{}).Emulator
+	const id = "0f0e0d0c-0b0a-4909-8807-060504030201"
+	srv := httptest.NewServer(&workspace.Workspace{Authority: e.Authority(), HTTPClient: e.HTTPClient(), AccountID: id})
+	t.Cleanup(srv.Close)
+	get := func(path, bearer string) (int, map[string]any) {
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	if code, m := get(workspace.ConfigPath, ""); code != 200 || m["host_type"] != "ACCOUNT_HOST" || m["account_id"] != id {
+		t.Fatalf("host metadata: %d %v", code, m)
+	}
+	dbx := token(t, e, appForm(entraemu.ConfidentialClientID, entraemu.ClientSecret, workspace.DatabricksResource+"/.default"))
+	mgmt := token(t, e, appForm(entraemu.ConfidentialClientID, entraemu.ClientSecret, workspace.ManagementResource+"/.default"))
+	if code, m := get(workspace.AccountUsersPath(id), dbx); code != 200 || m["totalResults"] != float64(1) {
+		t.Fatalf("users: %d %v", code, m)
+	}
+	for _, tc := range []struct {
+		path, bearer string
+		code         int
+	}{
+		{workspace.AccountUsersPath(id), "", 401},
+		{workspace.AccountUsersPath(id), mgmt, 401},
+		{workspace.AccountUsersPath("another"), dbx, 404},
+		{workspace.MePath, dbx, 404},
+	} {
+		if code, m := get(tc.path, tc.bearer); code != tc.code {
+			t.Errorf("%s: %d %v, want %d", tc.path, code, m, tc.code)
+		}
+	}
+}

@@ -120,6 +120,12 @@ func databricksToken(ctx context.Context) (childResult, error) {
 	if host == "" || msURL == "" {
 		return childResult{}, errors.New("DATABRICKS_HOST or DATABRICKS_METADATA_SERVICE_URL unset")
 	}
+	return metadataServiceToken(ctx, msURL, host)
+}
+
+// metadataServiceToken asks the metadata service at msURL for a token for
+// host, as the Databricks SDKs do (config/auth_metadata_service.go).
+func metadataServiceToken(ctx context.Context, msURL, host string) (childResult, error) {
 	u, err := url.Parse(msURL)
 	if err != nil {
 		return childResult{}, err

@@ -7,6 +7,7 @@ require (
 	github.com/Azure/azure-sdk-for-go/sdk/azidentity v1.15.0
 	github.com/AzureAD/microsoft-authentication-library-for-go v1.10.1
 	github.com/tokend/tokend v0.0.0
+	gopkg.in/ini.v1 v1.67.0
 	k8s.io/client-go v0.37.2
 )
 

@@ -30,6 +30,8 @@ const (
 	aksServerID        = "6dae42f8-4368-4678-94ff-3960e28e3630"
 	adoResource        = "499b84ac-1321-427f-aa17-267ca6975798"
 	workspace          = "https://adb-1234567890123456.7.azuredatabricks.net"
+	accountHost        = "https://accounts.azuredatabricks.net" // as header values only: never contacted
+	accountID          = "0f0e0d0c-0b0a-4909-8807-060504030201"
 )
 
 // childEnvVar makes the test binary, started by `token exec`, act as a
@@ -110,7 +112,9 @@ client_id = %q
 authority = %q
 ca_file = %q
 databricks_host = %q
-`, entraemu.ConfidentialClientID, em.Authority(), ca, workspace)))
+databricks_hosts = [%q]
+databricks_account_id = %q
+`, entraemu.ConfidentialClientID, em.Authority(), ca, workspace, accountHost, accountID)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,6 +45,23 @@ const AzureCLIClientID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 // signs in.
 const UserTenant = "organizations"
 
+// DefaultHTTPPort is the loopback port tokend listens on unless daemon.http
+// (or $TOKEND_HTTP) says otherwise. It is fixed, so that the URLs handed to
+// programs (`token env`, `token exec`, ~/.databrickscfg) outlive a restart
+// of the daemon. 18653 lies below every system's ephemeral range (Linux
+// 32768–60999, Windows and macOS 49152–65535), so no outgoing connection
+// takes it by chance, and outside the ports of common services and of
+// Kubernetes' NodePorts (30000–32767); IANA registers nothing there.
+const DefaultHTTPPort = 18653
+
+// DefaultHTTP is the default of daemon.http.
+var DefaultHTTP = fmt.Sprintf("127.0.0.1:%d", DefaultHTTPPort)
+
+// HTTPEnv overrides daemon.http, for hermetic runs: tests set it to
+// "127.0.0.1:0" so that they never take the fixed port of the user's own
+// daemon.
+const HTTPEnv = "TOKEND_HTTP"
+
 // Stores are the secret store backends.
 var Stores = []string{"keyring", "file", "memory"}
 
@@ -69,7 +86,7 @@ type Config struct {
 // Daemon configures the listeners, the store and the daemon's habits.
 type Daemon struct {
 	Socket    string  `toml:"socket"`    // "" → DefaultSocket()
-	HTTP      *string `toml:"http"`      // nil → "127.0.0.1:0"; "" → no TCP listener
+	HTTP      *string `toml:"http"`      // nil → DefaultHTTP; "" → no TCP listener
 	Store     string  `toml:"store"`     // "" → keyring
 	KeepAlive string  `toml:"keepalive"` // refresh idle profiles this often; "" → 24h, "0" → never
 	Notify    bool    `toml:"notify"`    // desktop notification when a profile needs a login
@@ -95,6 +112,17 @@ type Profile struct {
 	CAFile                   string    `toml:"ca_file"`
 	DatabricksHost           string    `toml:"databricks_host"`
 	AzureWorkspaceResourceID string    `toml:"azure_workspace_resource_id"`
+
+	// DatabricksHosts are more Azure Databricks hosts whose metadata
+	// service requests the profile answers: other workspaces, and the
+	// account console (https://accounts.azuredatabricks.net). The
+	// metadata service answers databricks_host and these; tenant
+	// discovery and DATABRICKS_HOST use databricks_host alone.
+	DatabricksHosts []string `toml:"databricks_hosts"`
+	// DatabricksAccountID is the Databricks account id, which the
+	// Databricks SDKs and CLI need with an account console host
+	// (`token databricks configure` writes it as account_id).
+	DatabricksAccountID string `toml:"databricks_account_id"`
 
 	// SendX5C (client-certificate) sends the certificate chain with each
 	// assertion, for subject name and issuer authentication.
@@ -151,12 +179,29 @@ func authorityHasTenant(a string) bool {
 	return err == nil && strings.Trim(u.Path, "/") != ""
 }
 
-// HTTPAddr is the TCP listen address, "" when TCP is off.
+// HTTPAddr is the TCP listen address of the config, "" when TCP is off.
 func (d Daemon) HTTPAddr() string {
 	if d.HTTP == nil {
-		return "127.0.0.1:0"
+		return DefaultHTTP
 	}
 	return *d.HTTP
+}
+
+// HTTPAddr is where the daemon listens on TCP: $TOKEND_HTTP, else
+// daemon.http, else DefaultHTTP; "" when TCP is off. from names where the
+// address came from, for messages.
+func (c *Config) HTTPAddr() (addr, from string) {
+	if a := os.Getenv(HTTPEnv); a != "" {
+		return a, "$" + HTTPEnv
+	}
+	from = "daemon.http"
+	if c.Path != "" {
+		from += " in " + c.Path
+	}
+	if c.Daemon.HTTP == nil {
+		from = "the default (daemon.http)"
+	}
+	return c.Daemon.HTTPAddr(), from
 }
 
 // Path returns the config file to read: flag, else $TOKEND_CONFIG, else
@@ -331,6 +376,9 @@ func (p *Profile) normalize() error {
 		}
 		p.DatabricksHost = h
 	}
+	if err := p.normalizeDatabricksHosts(); err != nil {
+		return err
+	}
 	if err := p.normalizeCloud(); err != nil {
 		return err
 	}
@@ -356,6 +404,50 @@ func (p *Profile) normalize() error {
 		return errors.New("set tenant (or authority, or databricks_host to discover it)")
 	}
 	return nil
+}
+
+// databricksAccountID is the shape of a Databricks account id (a UUID).
+var databricksAccountID = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+})
+
+// normalizeDatabricksHosts normalizes databricks_hosts (dropping those
+// equal to databricks_host or to each other) and checks the account id.
+func (p *Profile) normalizeDatabricksHosts() error {
+	var hosts []string
+	for _, h := range p.DatabricksHosts {
+		n, err := NormalizeHost(h)
+		if err != nil {
+			return fmt.Errorf("databricks_hosts: %w", err)
+		}
+		if n != p.DatabricksHost && !slices.Contains(hosts, n) {
+			hosts = append(hosts, n)
+		}
+	}
+	p.DatabricksHosts = hosts
+	if id := p.DatabricksAccountID; id != "" && !databricksAccountID().MatchString(id) {
+		return fmt.Errorf("databricks_account_id %s: want the account's id, a UUID (the account console shows it)", quote.String(id))
+	}
+	return nil
+}
+
+// AllDatabricksHosts is every Databricks host the profile answers for:
+// databricks_host first, then databricks_hosts.
+func (p *Profile) AllDatabricksHosts() []string {
+	var hosts []string
+	if p.DatabricksHost != "" {
+		hosts = append(hosts, p.DatabricksHost)
+	}
+	return append(hosts, p.DatabricksHosts...)
+}
+
+// IsAccountHost reports whether a Databricks host is an account console
+// (https://accounts.azuredatabricks.net and its kin in other clouds), as
+// the Databricks SDKs tell it from a workspace: by the "accounts." or
+// "accounts-dod." prefix.
+func IsAccountHost(host string) bool {
+	h, err := NormalizeHost(host)
+	return err == nil && (strings.HasPrefix(h, "https://accounts.") || strings.HasPrefix(h, "https://accounts-dod."))
 }
 
 // workspaceResourceID is the shape of an Azure Databricks workspace's

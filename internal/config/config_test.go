@@ -92,6 +92,8 @@ func TestParseErrors(t *testing.T) {
 		{"huge scope-set bound", "[daemon]\nmax_scope_sets_per_capability = 1000000\n", "daemon.max_scope_sets_per_capability = 1000000"},
 		{"bad name", "[profiles.\"a b\"]\nflow = \"azure-cli\"\n", "profile names"},
 		{"bad scope", "[profiles.a]\nflow = \"azure-cli\"\nscopes=[\"a b\"]\n", "single words"},
+		{"bad databricks_hosts", "[profiles.a]\nflow = \"azure-cli\"\ndatabricks_hosts=[\"https://\"]\n", "databricks_hosts: \"https://\" is not a URL"},
+		{"bad account id", "[profiles.a]\nflow = \"azure-cli\"\ndatabricks_account_id=\"acme\"\n", "databricks_account_id \"acme\": want the account's id, a UUID"},
 		{"two resources", "[profiles.a]\nflow = \"azure-cli\"\nscopes=[\"2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default\", \"https://management.core.windows.net//.default\"]\n", "one resource at a time"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -272,5 +274,50 @@ tenant = "contoso.onmicrosoft.com"
 	}
 	if cc.ClientID != "11111111-1111-1111-1111-111111111111" || cc.Tenant != "contoso.onmicrosoft.com" {
 		t.Errorf("c: %q %q", cc.ClientID, cc.Tenant)
+	}
+}
+
+// TestDatabricksHosts: databricks_hosts are normalized and deduplicated
+// after databricks_host; account console hosts are told apart as the
+// Databricks SDKs tell them.
+func TestDatabricksHosts(t *testing.T) {
+	c, err := Parse("config.toml", []byte(`[profiles.a]
+flow = "azure-cli"
+databricks_host = "adb-1.azuredatabricks.net"
+databricks_hosts = ["https://ACCOUNTS.azuredatabricks.net/", "https://adb-1.azuredatabricks.net", "adb-2.azuredatabricks.net", "https://adb-2.azuredatabricks.net/?o=2"]
+databricks_account_id = "0f0e0d0c-0b0a-4909-8807-060504030201"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(c.Profiles["a"].AllDatabricksHosts(), " ")
+	if want := "https://adb-1.azuredatabricks.net https://accounts.azuredatabricks.net https://adb-2.azuredatabricks.net"; got != want {
+		t.Fatalf("hosts = %s, want %s", got, want)
+	}
+	for host, want := range map[string]bool{
+		"https://accounts.azuredatabricks.net": true, "accounts.azuredatabricks.us": true, "https://accounts-dod.cloud.databricks.mil": true,
+		"https://adb-1.azuredatabricks.net": false, "https://myaccounts.azuredatabricks.net": false, "http://accounts.x": false, "": false,
+	} {
+		if IsAccountHost(host) != want {
+			t.Errorf("IsAccountHost(%q) = %v", host, !want)
+		}
+	}
+}
+
+// TestHTTPAddr: the fixed default port, daemon.http, and $TOKEND_HTTP over
+// both.
+func TestHTTPAddr(t *testing.T) {
+	t.Setenv(HTTPEnv, "")
+	c, _ := Parse("a.toml", nil)
+	if a, from := c.HTTPAddr(); a != "127.0.0.1:18653" || !strings.Contains(from, "default") {
+		t.Fatalf("default: %q from %q", a, from)
+	}
+	c, _ = Parse("a.toml", []byte("[daemon]\nhttp = \"[::1]:9000\"\n"))
+	if a, from := c.HTTPAddr(); a != "[::1]:9000" || from != "daemon.http in a.toml" {
+		t.Fatalf("config: %q from %q", a, from)
+	}
+	t.Setenv(HTTPEnv, "127.0.0.1:0")
+	if a, from := c.HTTPAddr(); a != "127.0.0.1:0" || from != "$TOKEND_HTTP" {
+		t.Fatalf("env: %q from %q", a, from)
 	}
 }

@@ -20,7 +20,8 @@ func BenchmarkTokenGetProcess(b *testing.B) {
 	env := append(os.Environ(),
 		"TOKEND_SOCKET="+filepath.Join(dir, "s.sock"),
 		"TOKEND_STATE_DIR="+filepath.Join(dir, "state"),
-		"TOKEND_CONFIG="+filepath.Join(dir, "none.toml"))
+		"TOKEND_CONFIG="+filepath.Join(dir, "none.toml"),
+		"TOKEND_HTTP=127.0.0.1:0")
 	d := exec.Command(filepath.Join(binDir, "tokend"), "serve", "--emulator")
 	d.Env = env
 	if err := d.Start(); err != nil {

@@ -30,6 +30,9 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(childEnvVar) != "" { // started by token exec (TestIPv6Exec)
+		os.Exit(runChild())
+	}
 	os.Exit(run(m))
 }
 
@@ -80,6 +83,8 @@ func scriptEnv(env *testscript.Env) error {
 	env.Setenv("XDG_CONFIG_HOME", filepath.Join(env.WorkDir, "xdg"))
 	env.Setenv("EMULATOR_DIR", filepath.Join(state, "emulator"))
 	env.Setenv("TOKEND_STORE_PASSPHRASE", "")
+	// Never the fixed default port, which belongs to the user's own tokend.
+	env.Setenv("TOKEND_HTTP", "127.0.0.1:0")
 	return nil
 }
 

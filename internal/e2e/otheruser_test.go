@@ -68,8 +68,11 @@ func TestOtherUser(t *testing.T) {
 	m.start()
 	m.mustToken(entraemu.ClientSecret+"\n", "login", "app", "--client-secret-stdin")
 	ownerToken := strings.TrimSpace(m.mustToken("", "get", "app"))
-	capOut := m.mustToken("", "env", "app")
+	capOut := m.mustToken("", "env", "app", "--shell", "sh")
 	capID := regexpFind(t, `tokend capability ([0-9a-f]{16})`, capOut)
+	envCap := envVars(t, capOut)
+	dbxCfg := filepath.Join(t.TempDir(), "databrickscfg")
+	m.mustToken("", "databricks", "configure", "app", "--file", dbxCfg)
 	st := m.status()
 	if st.Listeners.TCP == "" {
 		t.Fatal("no TCP listener")
@@ -150,6 +153,26 @@ func TestOtherUser(t *testing.T) {
 			if a.Status != 0 || a.Body != "" || a.Err == "" || strings.Contains(a.Err, "timeout") {
 				t.Errorf("%s: %+v, want the connection closed unanswered", a.Name, a)
 			}
+		}
+	})
+
+	t.Run("tcp: leaked capabilities are the owner's alone", func(t *testing.T) {
+		data, err := os.ReadFile(dbxCfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms := regexpFind(t, `(?m)^metadata_service_url = (\S+)$`, string(data))
+		pout, _, _ := as("peer", "leaked", ms, e2eWorkspace, envCap["IDENTITY_ENDPOINT"], envCap["IDENTITY_HEADER"])
+		for _, a := range attempts(pout) {
+			if a.Status != 0 || a.Body != "" || a.Err == "" || strings.Contains(a.Err, "timeout") {
+				t.Errorf("%s: %+v, want the connection closed unanswered", a.Name, a)
+			}
+		}
+		// The same URL works for its owner (after the check above, so that
+		// served() counts nothing of this).
+		defer func() { before = served(m.status()) }()
+		if code, _ := metadataToken(t, ms, e2eWorkspace); code != 200 {
+			t.Fatalf("the owner's own .databrickscfg URL: HTTP %d", code)
 		}
 	})
 

@@ -91,6 +91,7 @@ ca_file = %q
 		"TOKEND_SOCKET="+m.sock,
 		"TOKEND_STATE_DIR="+m.state,
 		"TOKEND_STORE_PASSPHRASE=",
+		"TOKEND_HTTP=127.0.0.1:0", // never the user's fixed default port
 	)
 	t.Cleanup(m.kill)
 	return m

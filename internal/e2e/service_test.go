@@ -82,6 +82,7 @@ func TestServiceScripts(t *testing.T) {
 func svcVars(ts *testscript.TestScript) func(string) (string, bool) {
 	fixed := map[string]string{
 		"WORK": ts.Getenv("WORK"), "WORKSPACE": ts.Getenv("WORKSPACE"), "WORKSPACE_RID": workspaceRID,
+		"WORKSPACE2": ts.Getenv("WORKSPACE2"), "WORKSPACE3": ts.Getenv("WORKSPACE3"), "ACCOUNT_HOST": ts.Getenv("ACCOUNT_HOST"),
 		"MI_HEADER": entraemu.ManagedIdentityHeader, "MI_PATH": entraemu.ManagedIdentityPath,
 		"UAMI_CLIENT_ID": entraemu.UserAssignedClientID, "UAMI_RESOURCE_ID": entraemu.UserAssignedResourceID,
 		"WORKLOAD_CLIENT_ID": entraemu.WorkloadClientID, "CONFIDENTIAL_CLIENT_ID": entraemu.ConfidentialClientID,
@@ -202,10 +203,11 @@ func fedToken(ts *testscript.TestScript, neg bool, args []string) {
 
 const workspaceRID = "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/tokend/providers/Microsoft.Databricks/workspaces/tokend-e2e"
 
-// workspace start [-admin] runs a fake Azure Databricks workspace
-// (entraemu/workspace: it verifies tokens with the emulator's JWKS) and
-// sets $WORKSPACE to its URL; -admin makes it require the SP-admin headers
-// of service principals. workspace call [-drop HEADER] FILE calls its SCIM
+// workspace start [-admin] [-account ID] [-var NAME] runs a fake Azure
+// Databricks workspace (entraemu/workspace: it verifies tokens with the
+// emulator's JWKS) and sets $WORKSPACE (or $NAME) to its URL; -admin makes
+// it require the SP-admin headers of service principals, -account makes it
+// the account console of account ID. workspace call [-drop HEADER] FILE calls its SCIM
 // Me endpoint with the header lines in FILE (minus HEADER) and prints the
 // answer; the call must succeed (or, negated, fail).
 func workspaceCmd(ts *testscript.TestScript, neg bool, args []string) {
@@ -214,6 +216,8 @@ func workspaceCmd(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	fs := flag.NewFlagSet("workspace", flag.ContinueOnError)
 	adminOnly := fs.Bool("admin", false, "")
+	account := fs.String("account", "", "")
+	name := fs.String("var", "WORKSPACE", "")
 	drop := fs.String("drop", "", "")
 	if fs.Parse(args[1:]) != nil {
 		ts.Fatalf("workspace: bad flags")
@@ -221,10 +225,10 @@ func workspaceCmd(ts *testscript.TestScript, neg bool, args []string) {
 	switch args[0] {
 	case "start":
 		fx, hc := emulatorFixture(ts)
-		ws := &workspace.Workspace{Authority: fx.Authority, HTTPClient: hc, ResourceID: workspaceRID, RequireAdminHeaders: *adminOnly}
+		ws := &workspace.Workspace{Authority: fx.Authority, HTTPClient: hc, ResourceID: workspaceRID, RequireAdminHeaders: *adminOnly, AccountID: *account}
 		srv := httptest.NewServer(ws)
 		ts.Defer(srv.Close)
-		ts.Setenv("WORKSPACE", srv.URL)
+		ts.Setenv(*name, srv.URL)
 	case "call":
 		if fs.NArg() != 1 {
 			ts.Fatalf("usage: workspace call [-drop HEADER] FILE")

@@ -403,7 +403,7 @@ func TestDaemonMemoryIsItsOwn(t *testing.T) {
 	}
 	sock := filepath.Join(home, "run", "tokend.sock")
 	env := []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent", "TOKEND_CONFIG=/nonexistent/config.toml",
-		"TOKEND_SOCKET=" + sock, "TOKEND_STATE_DIR=" + filepath.Join(home, "state")}
+		"TOKEND_SOCKET=" + sock, "TOKEND_STATE_DIR=" + filepath.Join(home, "state"), "TOKEND_HTTP=127.0.0.1:0"}
 	out, errs, code := runAs(t, uid, gid, filepath.Join(bin, "peer"), env, "", "memread", sock, filepath.Join(bin, "tokend"), "serve", "--store", "memory")
 	if code != 0 {
 		t.Fatalf("memread: exit %d: %s", code, errs)

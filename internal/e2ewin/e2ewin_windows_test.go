@@ -95,7 +95,8 @@ func newMachine(t *testing.T) *machine {
 		state:  filepath.Join(dir, "state"),
 		config: filepath.Join(dir, "config.toml"),
 	}
-	m.env = append(os.Environ(), "TOKEND_SOCKET="+m.pipe, "TOKEND_STATE_DIR="+m.state, "TOKEND_CONFIG="+m.config, "TOKEND_PROFILE=")
+	// TOKEND_HTTP: never the fixed default port, the user's own tokend's.
+	m.env = append(os.Environ(), "TOKEND_SOCKET="+m.pipe, "TOKEND_STATE_DIR="+m.state, "TOKEND_CONFIG="+m.config, "TOKEND_PROFILE=", "TOKEND_HTTP=127.0.0.1:0")
 	return m
 }
 
@@ -219,6 +220,26 @@ func TestEmulatorDaemon(t *testing.T) {
 		}
 	}
 
+	// A .databrickscfg profile, written into a file of CRLF lines and
+	// replaced over it, then removed: the file is the user's again.
+	cfg := filepath.Join(filepath.Dir(m.state), ".databrickscfg")
+	const mine = "[prod]\r\nhost = https://adb-2.2.azuredatabricks.net\r\ntoken = dapi1\r\n"
+	if err := os.WriteFile(cfg, []byte(mine), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m.env = append(m.env, "DATABRICKS_CONFIG_FILE="+cfg)
+	m.must("databricks", "configure", "demo")
+	if b, _ := os.ReadFile(cfg); !strings.HasPrefix(string(b), mine+"\r\n[demo]\r\n") || !strings.Contains(string(b), "\r\nmetadata_service_url = http://127.0.0.1:") {
+		t.Fatalf("token databricks configure wrote:\n%q", b)
+	}
+	if list := m.must("capabilities", "list"); !strings.Contains(list, "databricks [demo] in "+cfg) {
+		t.Errorf("token capabilities list:\n%s", list)
+	}
+	m.must("databricks", "remove", "demo")
+	if b, _ := os.ReadFile(cfg); string(b) != mine {
+		t.Fatalf("after token databricks remove:\n%q", b)
+	}
+
 	b, _ := os.ReadFile(logFile)
 	if !bytes.Contains(b, []byte(`msg="tokend ready"`)) || !bytes.Contains(b, []byte(`msg="token issued"`)) {
 		t.Errorf("--log-file %s holds:\n%s", logFile, b)
@@ -252,6 +273,7 @@ func TestKeyringSurvivesRestart(t *testing.T) {
 
 [daemon]
 store = "keyring"
+http = "127.0.0.1:0"
 
 [profiles.user]
 flow = "password"

@@ -170,3 +170,47 @@ func (o *TCPOwners) Close() error {
 	o.fd = -1
 	return err
 }
+
+// ListenerUID returns the uid owning the socket that listens on addr (or on
+// the unspecified address at its port, which takes addr too), from
+// /proc/net/tcp and tcp6: who holds a port the daemon wants.
+func ListenerUID(addr netip.AddrPort) (int, error) {
+	var any4, any6 netip.AddrPort
+	any4 = netip.AddrPortFrom(netip.IPv4Unspecified(), addr.Port())
+	any6 = netip.AddrPortFrom(netip.IPv6Unspecified(), addr.Port())
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return 0, err
+		}
+		var wants []netip.AddrPort
+		if f == "/proc/net/tcp" {
+			wants = []netip.AddrPort{addr, any4}
+		} else {
+			wants = []netip.AddrPort{netip.AddrPortFrom(netip.AddrFrom16(addr.Addr().As16()), addr.Port()), any6}
+			if addr.Addr().Is6() {
+				wants[0] = addr
+			}
+		}
+		for _, w := range wants {
+			e, ok, err := parseProcNetTCP(data, w, netip.AddrPortFrom(zeroLike(w.Addr()), 0))
+			if err != nil {
+				return 0, err
+			}
+			if ok && e.state == tcpListen {
+				return e.uid, nil
+			}
+		}
+	}
+	return 0, ErrNoSocket
+}
+
+// tcpListen is TCP_LISTEN in /proc/net/tcp's st column.
+const tcpListen = 0x0A
+
+func zeroLike(a netip.Addr) netip.Addr {
+	if a.Is4() {
+		return netip.IPv4Unspecified()
+	}
+	return netip.IPv6Unspecified()
+}

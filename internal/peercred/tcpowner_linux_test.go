@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -160,5 +161,34 @@ func BenchmarkTCPOwners(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestListenerUID: the owner of a listening socket, on its address or on
+// the unspecified address at its port; none for a free port.
+func TestListenerUID(t *testing.T) {
+	for _, network := range []string{"tcp4", "tcp6"} {
+		addr := map[string]string{"tcp4": "127.0.0.1:0", "tcp6": "[::1]:0"}[network]
+		ln, err := net.Listen(network, addr)
+		if err != nil {
+			t.Skipf("%s: %v", network, err)
+		}
+		ap := ln.Addr().(*net.TCPAddr).AddrPort()
+		if uid, err := ListenerUID(ap); err != nil || uid != os.Getuid() {
+			t.Errorf("%s: ListenerUID(%s) = %d, %v", network, ap, uid, err)
+		}
+		ln.Close()
+		if _, err := ListenerUID(ap); !errors.Is(err, ErrNoSocket) {
+			t.Errorf("%s: closed listener: %v", network, err)
+		}
+	}
+	ln, err := net.Listen("tcp4", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ap := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(ln.Addr().(*net.TCPAddr).Port))
+	if uid, err := ListenerUID(ap); err != nil || uid != os.Getuid() {
+		t.Errorf("a listener on 0.0.0.0: ListenerUID(%s) = %d, %v", ap, uid, err)
 	}
 }

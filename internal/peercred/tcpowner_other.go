@@ -2,7 +2,10 @@
 
 package peercred
 
-import "net"
+import (
+	"net"
+	"net/netip"
+)
 
 // TCPOwners tells who owns the other end of a loopback TCP connection. Only
 // Linux says so cheaply; elsewhere NewTCPOwners returns ErrUnsupported.
@@ -16,3 +19,6 @@ func (*TCPOwners) UID(net.Conn) (int, error) { return 0, ErrUnsupported }
 
 // Close does nothing on this system.
 func (*TCPOwners) Close() error { return nil }
+
+// ListenerUID returns ErrUnsupported on this system.
+func ListenerUID(netip.AddrPort) (int, error) { return 0, ErrUnsupported }

@@ -109,3 +109,7 @@ func (o *TCPOwners) find(peer, us netip.AddrPort) (tcpRow, bool, error) {
 
 // Close releases nothing: there is nothing to release here.
 func (*TCPOwners) Close() error { return nil }
+
+// ListenerUID returns ErrUnsupported on Windows: the message about a taken
+// port names no owner there.
+func ListenerUID(netip.AddrPort) (int, error) { return 0, ErrUnsupported }

@@ -4,6 +4,9 @@
 //
 //	peer socket PATH
 //	peer tcp HOST:PORT CAPABILITY-ID
+//	peer leaked METADATA-URL DATABRICKS-HOST IDENTITY-ENDPOINT CAPABILITY
+//	                     use the owner's real capabilities, as copied from a
+//	                     log or a ~/.databrickscfg
 //	peer squat PATH      listen at PATH first (creating its directory) and
 //	                     count what clients send, until stdin closes
 //	peer flood HOST:PORT CAPABILITY-ID
@@ -97,6 +100,19 @@ func main() {
 			{name: "databricks with a forged capability", method: "GET", path: "/databricks/" + forged, header: map[string]string{"X-Databricks-Metadata-Version": "1", "X-Databricks-Host": "https://adb-1.1.azuredatabricks.net"}},
 			{name: "mint capability over TCP", method: "POST", path: "/v1/capabilities", body: `{"profile":"app"}`, header: map[string]string{"Content-Type": "application/json"}},
 			{name: "status over TCP", method: "GET", path: "/v1/status"},
+		}
+	case "leaked":
+		if len(os.Args) != 6 {
+			os.Exit(2)
+		}
+		hc = &http.Client{}
+		ms, host, ep, capability := os.Args[2], os.Args[3], os.Args[4], os.Args[5]
+		base = ep[:strings.Index(ep[len("http://"):], "/")+len("http://")]
+		msPath := ms[strings.Index(ms[len("http://"):], "/")+len("http://"):]
+		reqs = []request{
+			{name: "the metadata-service URL of a .databrickscfg", method: "GET", path: msPath, header: map[string]string{"X-Databricks-Metadata-Version": "1", "X-Databricks-Host": host}},
+			{name: "msi with the real capability", method: "GET", path: "/msi/token?api-version=2019-08-01&resource=https://management.core.windows.net/", header: map[string]string{"X-IDENTITY-HEADER": capability}},
+			{name: "token with the real capability", method: "GET", path: "/v1/token", header: map[string]string{"Authorization": "Bearer " + capability}},
 		}
 	default:
 		os.Exit(2)
