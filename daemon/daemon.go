@@ -80,6 +80,10 @@ type Config struct {
 	// (default 24h; negative: never), so that an unused refresh token does
 	// not expire at the identity provider (Entra: 90 days of inactivity).
 	KeepAlive time.Duration
+	// LoadConfig, if set, reads the configuration again, for POST
+	// /v1/reload and ReloadConfig (tokend serve: the config file, and the
+	// emulator's demo profiles). nil: the daemon cannot reload.
+	LoadConfig func() (*config.Config, error)
 	// OnLoginRequired, if set, is called (in its own goroutine) when the
 	// identity provider ends a profile's sign-in (revoked, expired, consent
 	// withdrawn): the profile needs a new login.
@@ -250,9 +254,11 @@ func (s *Server) status() wire.Status {
 	s.mu.Lock()
 	ls := s.listeners
 	s.mu.Unlock()
+	set := s.profileSet()
 	st := wire.Status{
 		Version:   s.cfg.Version,
 		PID:       os.Getpid(),
+		Config:    set.cfg.Path,
 		Listeners: ls,
 		Store: wire.StoreStatus{
 			Backend: s.cfg.Store.Backend(),
@@ -266,7 +272,7 @@ func (s *Server) status() wire.Status {
 		st.Store.Healthy, st.Store.State, st.Store.Error = false, wire.StoreUnavailable, err.Error()
 	}
 	now := s.clock.Now()
-	for _, p := range s.profileSet().list {
+	for _, p := range set.list {
 		st.Profiles = append(st.Profiles, p.status(now))
 	}
 	return st
