@@ -57,6 +57,7 @@ func commands(a *app) []*cobra.Command {
 		newSetupCmd(a),
 		newLoginCmd(a),
 		newLogoutCmd(a),
+		newReloadCmd(a),
 		newEnvCmd(a),
 		newExecCmd(a),
 		newKubeCmd(a),

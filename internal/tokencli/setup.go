@@ -230,7 +230,7 @@ func sameFile(a, b string) bool {
 // defaults as comments that say what they are.
 func profileTOML(name string, method flow.Flow, s *setupFlags) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n# Added by `token setup %s`. `token login %s` signs it in again; `tokend config\n# check` checks this file; after editing it, `systemctl --user reload tokend`\n# (or a restart) applies it.\n", name, name)
+	fmt.Fprintf(&b, "\n# Added by `token setup %s`. `token login %s` signs it in again; after\n# editing this file, `tokend config check` checks it and `token reload` applies it.\n", name, name)
 	fmt.Fprintf(&b, "[profiles.%s]\n", name)
 	var others []string
 	for _, g := range method.Methods()[1:] {
