@@ -40,3 +40,17 @@ func TestLoggerRedacts(t *testing.T) {
 		})
 	}
 }
+
+// TestReloadLogNamesProfiles: the reload line says which profiles were
+// added, removed and changed (profile names are not secrets).
+func TestReloadLogNamesProfiles(t *testing.T) {
+	var buf bytes.Buffer
+	log, err := newLogger(&buf, "text", "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("config reloaded", "added", []string{"dbx"}, "removed", []string{"old"}, "changed", []string{"sp"}, "kept", []string{"k"})
+	if got := buf.String(); !strings.Contains(got, "added=[dbx] removed=[old] changed=[sp] kept=[k]") {
+		t.Fatalf("log = %s", got)
+	}
+}
