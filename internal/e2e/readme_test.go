@@ -176,8 +176,6 @@ func newDocEnv(t *testing.T) *docEnv {
 	return d
 }
 
-func (d *docEnv) socket() string { return filepath.Join(d.runtime, "tokend", "tokend.sock") }
-
 // run runs one command line with sh and returns what it printed.
 func (d *docEnv) run(cmdline string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -2,7 +2,6 @@ package tokencli
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -57,12 +56,4 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-// shorthand is the flag's name as the command line spells it.
-func flagName(cmd *cobra.Command, name string) string {
-	if f := cmd.Flags().Lookup(name); f != nil && f.Shorthand != "" {
-		return fmt.Sprintf("-%s/--%s", f.Shorthand, name)
-	}
-	return "--" + name
 }

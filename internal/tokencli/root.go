@@ -234,7 +234,6 @@ found, 126: cannot run).`,
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.CompletionOptions.HiddenDefaultCmd = false
 	root.AddGroup(
 		&cobra.Group{ID: groupTokens, Title: "Tokens:"},
 		&cobra.Group{ID: groupSignIn, Title: "Profiles and sign-in:"},
