@@ -3,6 +3,12 @@
 package tokencli
 
 import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,5 +104,50 @@ func TestTOMLString(t *testing.T) {
 		if err != nil || cfg.Profiles["p"].Tenant != in {
 			t.Errorf("%s reads back as %q (%v)", got, cfg.Profiles["p"].Tenant, err)
 		}
+	}
+}
+
+// TestSetupWithDaemon: setup has the running tokend reload the file it
+// wrote, and refuses (having written it) when that tokend reads another
+// file, or does not load the profile.
+func TestSetupWithDaemon(t *testing.T) {
+	t.Setenv("TOKEND_PROFILE", "")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.toml")
+	t.Setenv("TOKEND_CONFIG", cfg)
+	for _, tc := range []struct {
+		name, daemonConfig, reload string
+		code                       int
+		stderr                     string
+	}{
+		{"loads it", cfg, `{"config":"` + cfg + `","added":["dbx"]}`, 0, "tokend (pid 7) loaded profile dbx\nsign in with `token login dbx --browser`\n"},
+		{"reads another file", "/etc/other.toml", "", 1, "tokend (pid 7) reads /etc/other.toml, not " + cfg + ", where setup wrote profile dbx: run setup with --config /etc/other.toml, or restart tokend with --config " + cfg},
+		{"does not load it", cfg, `{"config":"` + cfg + `","added":[]}`, 1, "tokend (pid 7) reloaded " + cfg + " but has no profile dbx"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			os.Remove(cfg)
+			sock := filepath.Join(t.TempDir(), "s.sock")
+			ln, err := net.Listen("unix", sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case "/v1/status":
+					fmt.Fprintf(w, `{"pid":7,"config":%q}`, tc.daemonConfig)
+				case "/v1/reload":
+					io.WriteString(w, tc.reload)
+				default:
+					http.Error(w, "no", 404)
+				}
+			})}
+			go srv.Serve(ln)
+			defer srv.Close()
+			var stdout, stderr bytes.Buffer
+			code := Run(context.Background(), []string{"setup", "dbx", "--databricks-host", "https://adb-1.1.azuredatabricks.net", "--no-login", "--socket", sock}, strings.NewReader(""), &stdout, &stderr)
+			if code != tc.code || !strings.Contains(stderr.String(), tc.stderr) || !strings.HasPrefix(stderr.String(), "wrote profile dbx to "+cfg+"\n") {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", code, stderr.String(), tc.code, tc.stderr)
+			}
+		})
 	}
 }
