@@ -70,4 +70,3 @@ func readAll(r *bufio.Reader) (string, error) {
 	_, err := r.WriteTo(&b)
 	return b.String(), err
 }
-
