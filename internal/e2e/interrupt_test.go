@@ -5,6 +5,8 @@ package e2e
 import (
 	"bufio"
 	"errors"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -69,4 +71,30 @@ func readAll(r *bufio.Reader) (string, error) {
 	var b strings.Builder
 	_, err := r.WriteTo(&b)
 	return b.String(), err
+}
+
+// TestInstallTakesOver: `tokend install` stops a tokend that runs outside
+// the service (token setup starts one in the background) before it starts
+// the service, which would otherwise find the socket taken.
+func TestInstallTakesOver(t *testing.T) {
+	m := newMachine(t, "file")
+	m.start()
+	pid := m.daemon.Process.Pid
+	fake := t.TempDir()
+	if err := os.WriteFile(filepath.Join(fake, "systemctl"), []byte("#!/bin/sh\necho \"systemctl $*\" >> \"$0.log\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(binDir, "tokend"), "install")
+	cmd.Env = append(append([]string{}, m.env...), "XDG_CONFIG_HOME="+t.TempDir(), "PATH="+fake+string(os.PathListSeparator)+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), fmt.Sprintf("stopped tokend (pid %d), which ran outside the service", pid)) {
+		t.Fatalf("tokend install: %v\n%s", err, out)
+	}
+	if err := m.daemon.Wait(); err != nil {
+		t.Errorf("the daemon did not stop gracefully: %v", err)
+	}
+	m.daemon = nil
+	if log, _ := os.ReadFile(filepath.Join(fake, "systemctl.log")); !strings.Contains(string(log), "systemctl --user enable --now tokend.service") {
+		t.Errorf("the service was not started: %s", log)
+	}
 }

@@ -2,6 +2,7 @@ package tokendcli
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -12,9 +13,11 @@ import (
 	"runtime"
 	"strconv"
 	"text/template"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tokend/tokend/client"
 	"github.com/tokend/tokend/configs"
 )
 
@@ -168,10 +171,41 @@ func install(cfgFlag string, print, noStart bool, stdout, stderr io.Writer) erro
 	if noStart {
 		return nil
 	}
+	if err := stopRunning(stderr); err != nil {
+		return err
+	}
 	if svc.before != nil {
 		exec.Command(svc.before[0], svc.before[1:]...).Run() // fails when nothing is loaded
 	}
 	return runAll(svc.enable, stderr, "the file is in place; start it with: ")
+}
+
+// stopRunning stops the user's tokend if one runs (`token setup` starts
+// one in the background), so that the service can take its socket.
+func stopRunning(stderr io.Writer) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c := client.Default()
+	st, err := c.Status(ctx)
+	if err != nil {
+		return nil // none runs (or none of the user's: the service will say)
+	}
+	if err := terminate(st.PID); err != nil {
+		return fmt.Errorf("stop the tokend that runs now (pid %d), then run `tokend install` again: %w", st.PID, err)
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := c.Status(sctx)
+		cancel()
+		if err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("tokend (pid %d) still runs 15s after it was asked to stop", st.PID)
+		}
+	}
+	fmt.Fprintf(stderr, "stopped tokend (pid %d), which ran outside the service\n", st.PID)
+	return nil
 }
 
 func newUninstallCmd(a *app) *cobra.Command {
