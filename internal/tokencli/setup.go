@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -68,6 +69,8 @@ tenant your Azure Databricks workspace signs in with (learned from
 	f.StringVar(&s.config, "config", "", "the config `FILE` to write (default: $TOKEND_CONFIG, else <user config dir>/tokend/config.toml)")
 	f.BoolVar(&s.noLogin, "no-login", false, "write the profile and have tokend load it, but do not sign in")
 	f.BoolVar(&s.noStart, "no-start", false, "do not start tokend where none runs")
+	f.StringVar(&s.store, "store", "", "the daemon's secret `STORE` in a config setup creates: keyring (the default), or file where no keychain runs (SSH, containers, WSL)")
+	cmd.RegisterFlagCompletionFunc("store", cobra.FixedCompletions(config.Stores, cobra.ShellCompDirectiveNoFileComp))
 	cmd.MarkFlagFilename("ca-file")
 	cmd.MarkFlagFilename("config", "toml")
 	m := addMethodFlags(cmd)
@@ -104,7 +107,7 @@ var setupName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile
 type setupFlags struct {
 	host, tenant, clientID, cloud, authority, caFile string
 	scopes                                           []string
-	config                                           string
+	config, store                                    string
 	noLogin, noStart                                 bool
 }
 
@@ -139,7 +142,10 @@ func (a *app) setup(ctx context.Context, name string, method flow.Flow, m *metho
 	r := &setupResult{Profile: name, Config: path}
 
 	// 1. The profile, in the file.
-	written, err := writeProfile(path, name, profileTOML(name, method, s))
+	if s.store != "" && !slices.Contains(config.Stores, s.store) {
+		return nil, usagef("--store %q: want one of %s", s.store, strings.Join(config.Stores, ", "))
+	}
+	written, err := writeProfile(path, name, profileTOML(name, method, s), s.store)
 	if err != nil {
 		return nil, err
 	}
@@ -156,6 +162,9 @@ func (a *app) setup(ctx context.Context, name string, method flow.Flow, m *metho
 	cancel()
 	switch {
 	case err == nil:
+		if s.store != "" && st.Store.Backend != s.store {
+			return r, fmt.Errorf("tokend (pid %d) runs with the %s store, not %s: restart it (the config says %s now, or see its daemon.store)", st.PID, st.Store.Backend, s.store, s.store)
+		}
 		if err := a.reloadFor(ctx, st, path, name); err != nil {
 			return r, err
 		}
@@ -306,12 +315,13 @@ const configHeader = `# tokend's configuration (see configs/config.example.toml 
 `
 
 // writeProfile adds profile to the config file at path: the file is
-// created (0600, its directory 0700) with default_profile = name, or the
+// created (0600, its directory 0700) with default_profile = name (and
+// daemon.store, if store is set), or the
 // profile is appended to it, every byte already there kept. The result
 // must load as tokend loads it, else nothing is written. A profile of that
 // name with the same settings is left alone (written is false); one with
 // other settings is an error.
-func writeProfile(path, name, profile string) (written bool, err error) {
+func writeProfile(path, name, profile, store string) (written bool, err error) {
 	target := path
 	if t, err := filepath.EvalSymlinks(path); err == nil {
 		target = t // a config linked from a dotfiles repository stays linked
@@ -326,6 +336,9 @@ func writeProfile(path, name, profile string) (written bool, err error) {
 		cfg, err := config.Parse(path, old)
 		if err != nil {
 			return false, fmt.Errorf("%w\n(the config does not load as it is; fix it first, `tokend config check` says what is wrong)", err)
+		}
+		if store != "" && cfg.Daemon.Store != store {
+			return false, fmt.Errorf("%s has the %s store (daemon.store): set it to %q there (tokend then needs a restart), or leave out --store", path, cfg.Daemon.Store, store)
 		}
 		if have, ok := cfg.Profiles[name]; ok {
 			want, err := config.Parse(path, []byte(profile))
@@ -344,6 +357,9 @@ func writeProfile(path, name, profile string) (written bool, err error) {
 	} else {
 		next = append(next, configHeader...)
 		next = append(next, fmt.Sprintf("default_profile = %s\n", tomlString(name))...)
+		if store != "" {
+			next = append(next, fmt.Sprintf("\n[daemon]\nstore = %s   # keyring (the default) | file | memory; a change needs a restart of tokend\n", tomlString(store))...)
+		}
 	}
 	next = append(next, profile...)
 	if _, err := config.Parse(path, next); err != nil {

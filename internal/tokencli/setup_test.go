@@ -28,7 +28,7 @@ func TestWriteProfile(t *testing.T) {
 	path := filepath.Join(dir, "config.toml")
 	dbx := profileTOML("dbx", flow.Get(flow.DeviceCode), &setupFlags{host: "https://adb-1.1.azuredatabricks.net"})
 
-	if written, err := writeProfile(path, "dbx", dbx); err != nil || !written {
+	if written, err := writeProfile(path, "dbx", dbx, ""); err != nil || !written {
 		t.Fatalf("create: %v %v", written, err)
 	}
 	for p, want := range map[string]os.FileMode{dir: 0o700, path: 0o600} {
@@ -42,12 +42,12 @@ func TestWriteProfile(t *testing.T) {
 		t.Fatalf("created config: %v\n%s", err, first)
 	}
 
-	if written, err := writeProfile(path, "dbx", dbx); err != nil || written {
+	if written, err := writeProfile(path, "dbx", dbx, ""); err != nil || written {
 		t.Fatalf("again: %v %v", written, err)
 	}
 	graph := profileTOML("graph", flow.Get(flow.Browser), &setupFlags{scopes: []string{"https://graph.microsoft.com/.default"}, tenant: "contoso.example"})
 	os.Chmod(path, 0o640)
-	if written, err := writeProfile(path, "graph", graph); err != nil || !written {
+	if written, err := writeProfile(path, "graph", graph, ""); err != nil || !written {
 		t.Fatalf("add: %v %v", written, err)
 	}
 	second, _ := os.ReadFile(path)
@@ -59,11 +59,11 @@ func TestWriteProfile(t *testing.T) {
 	}
 
 	other := profileTOML("dbx", flow.Get(flow.Browser), &setupFlags{host: "https://adb-2.2.azuredatabricks.net"})
-	if _, err := writeProfile(path, "dbx", other); err == nil || !strings.Contains(err.Error(), "already, with other settings") {
+	if _, err := writeProfile(path, "dbx", other, ""); err == nil || !strings.Contains(err.Error(), "already, with other settings") {
 		t.Fatalf("a clash: %v", err)
 	}
 	bad := profileTOML("bad", flow.Get(flow.ClientSecret), &setupFlags{}) // no client_id
-	if _, err := writeProfile(path, "bad", bad); err == nil || !strings.Contains(err.Error(), "would not load") {
+	if _, err := writeProfile(path, "bad", bad, ""); err == nil || !strings.Contains(err.Error(), "would not load") {
 		t.Fatalf("a profile that does not load: %v", err)
 	}
 	if now, _ := os.ReadFile(path); string(now) != string(second) {
@@ -72,7 +72,7 @@ func TestWriteProfile(t *testing.T) {
 
 	broken := filepath.Join(t.TempDir(), "broken.toml")
 	os.WriteFile(broken, []byte("[profiles.x]\ntenat = 1\n"), 0o600)
-	if _, err := writeProfile(broken, "dbx", dbx); err == nil || !strings.Contains(err.Error(), "fix it first") {
+	if _, err := writeProfile(broken, "dbx", dbx, ""); err == nil || !strings.Contains(err.Error(), "fix it first") {
 		t.Fatalf("a config that does not load: %v", err)
 	}
 
@@ -81,7 +81,7 @@ func TestWriteProfile(t *testing.T) {
 	os.WriteFile(target, []byte("# mine\n"), 0o600)
 	link := filepath.Join(t.TempDir(), "config.toml")
 	os.Symlink(target, link)
-	if _, err := writeProfile(link, "dbx", dbx); err != nil {
+	if _, err := writeProfile(link, "dbx", dbx, ""); err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
@@ -89,6 +89,27 @@ func TestWriteProfile(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(target); !strings.HasPrefix(string(data), "# mine\n\n# Added by `token setup dbx`") {
 		t.Fatalf("target:\n%s", data)
+	}
+}
+
+// TestWriteProfileStore: --store goes into a config setup creates; an
+// existing config with another store is left alone, with the fix.
+func TestWriteProfileStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.toml")
+	dbx := profileTOML("dbx", flow.Get(flow.Browser), &setupFlags{})
+	if _, err := writeProfile(path, "dbx", dbx, "file"); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	if cfg, err := config.Parse(path, data); err != nil || cfg.Daemon.Store != "file" {
+		t.Fatalf("store %v, %v:\n%s", cfg, err, data)
+	}
+	graph := profileTOML("graph", flow.Get(flow.Browser), &setupFlags{})
+	if _, err := writeProfile(path, "graph", graph, "file"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := writeProfile(path, "other", profileTOML("other", flow.Get(flow.Browser), &setupFlags{}), "keyring"); err == nil || !strings.Contains(err.Error(), `has the file store (daemon.store): set it to "keyring" there`) {
+		t.Fatalf("another store: %v", err)
 	}
 }
 

@@ -113,7 +113,9 @@ func newInstallCmd(a *app) *cobra.Command {
 (~/.config/systemd/user/tokend.service), a launchd agent on macOS
 (~/Library/LaunchAgents/dev.tokend.plist), a Task Scheduler logon task on
 Windows (tokend-<your SID>), filled in from the templates in configs/ with
-this tokend's path, then enabled and started. No administrator is needed.`,
+this tokend's path, then enabled and started. No administrator is needed.
+A tokend of yours that runs outside the service (` + "`token setup`" + ` starts one
+in the background) is stopped first: the service takes its socket.`,
 		Example: `  tokend install
   tokend install --print            # show the unit, change nothing`,
 		Args: noArgs,
