@@ -52,8 +52,8 @@ cross:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/config
 	$(GO) test -run '^$$' -fuzz '^FuzzTokenRequest$$' -fuzztime $(FUZZTIME) ./entraemu
-	$(GO) test -run '^$$' -fuzz '^FuzzGitCredential$$' -fuzztime $(FUZZTIME) ./cmd/token
-	$(GO) test -run '^$$' -fuzz '^FuzzExecInfo$$' -fuzztime $(FUZZTIME) ./cmd/token
+	$(GO) test -run '^$$' -fuzz '^FuzzGitCredential$$' -fuzztime $(FUZZTIME) ./internal/tokencli
+	$(GO) test -run '^$$' -fuzz '^FuzzExecInfo$$' -fuzztime $(FUZZTIME) ./internal/tokencli
 	$(GO) test -run '^$$' -fuzz '^FuzzGuards$$' -fuzztime $(FUZZTIME) ./daemon
 	$(GO) test -run '^$$' -fuzz '^FuzzTokenQuery$$' -fuzztime $(FUZZTIME) ./daemon
 	$(GO) test -run '^$$' -fuzz '^FuzzAppendJSONString$$' -fuzztime $(FUZZTIME) ./daemon

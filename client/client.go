@@ -2,7 +2,7 @@
 // the daemon's unix socket. It is what the `token` command uses, and it stays
 // small: no MSAL, no keychain, no router.
 //
-//	c := client.New("")               // default socket
+//	c := client.Default()             // the user's daemon, found as `token` finds it
 //	tok, err := c.Token(ctx, client.TokenRequest{Profile: "dbx"})
 //	var e *client.Error
 //	if errors.As(err, &e) && e.Code == wire.CodeLoginRequired { ... }
@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -24,10 +25,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
 	"github.com/tokend/tokend/client/wire"
+	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/safesocket"
 )
 
@@ -83,9 +86,13 @@ func (e *Error) Error() string {
 // sign-ins) and event streams check meanwhile that the daemon still
 // answers (see SignIn and Watch).
 type Client struct {
-	socket string
-	hc     *http.Client // for the streaming endpoints (login, watch)
-	pid    atomic.Int64 // the daemon's, from the last connection
+	hc  *http.Client // for the streaming endpoints (login, watch)
+	pid atomic.Int64 // the daemon's, from the last connection
+
+	mu     sync.Mutex
+	socket string          // where the daemon is (or is looked for first)
+	others func() []string // NewSearching: where to look next; nil once settled
+	found  func(path string)
 
 	// The watchdog of long requests: a ping every pingEvery, which must
 	// be answered within pingTimeout.
@@ -98,9 +105,32 @@ const (
 	pingTimeout = 5 * time.Second
 )
 
+// Default returns a client of the user's own daemon, found as `token`
+// finds it: $TOKEND_SOCKET alone when it is set, else the config's
+// daemon.socket or the default path, and where no daemon answers there, the
+// other places a daemon of the user's may listen (config.SocketCandidates).
+func Default() *Client {
+	first, explicit := config.FindSocket("")
+	if explicit {
+		return New(first)
+	}
+	return NewSearching(first, func() []string { return config.SocketCandidates(first) }, nil)
+}
+
 // New returns a client for the daemon listening on socket.
 func New(socket string) *Client {
-	c := &Client{socket: socket, pingEvery: pingEvery, pingTimeout: pingTimeout}
+	return NewSearching(socket, nil, nil)
+}
+
+// NewSearching returns a client that looks for the daemon at socket and,
+// where none listens there (no socket, or a refused connection: nothing
+// was sent), at each of the places others returns (called then, once) in
+// turn, and settles on the first where one does. found, if set, is called with that path when it is not socket.
+// Every place is held to the same rules as socket (see Client): one that
+// is not the user's alone is passed over, and its refusal is the error
+// when no place has a daemon. Socket says where it settled.
+func NewSearching(socket string, others func() []string, found func(path string)) *Client {
+	c := &Client{socket: socket, others: others, found: found, pingEvery: pingEvery, pingTimeout: pingTimeout}
 	tr := &http.Transport{
 		DialContext:        func(ctx context.Context, _, _ string) (net.Conn, error) { return c.dial(ctx) },
 		DisableCompression: true,
@@ -112,9 +142,47 @@ func New(socket string) *Client {
 
 // dial connects to the daemon, and only to the user's own (see Client).
 func (c *Client) dial(ctx context.Context) (net.Conn, error) {
-	conn, cred, err := safesocket.Dial(ctx, c.socket)
+	c.mu.Lock()
+	socket, others := c.socket, c.others
+	c.mu.Unlock()
+	conn, err := c.dialAt(ctx, socket)
+	if err == nil || others == nil || !absent(err) || ctx.Err() != nil {
+		return conn, err
+	}
+	first := err
+	places := others()
+	var refused error // the first place that is not the user's alone
+	for _, p := range places {
+		conn, err := c.dialAt(ctx, p)
+		switch {
+		case err == nil:
+			c.mu.Lock()
+			c.socket, c.others = p, nil
+			c.mu.Unlock()
+			if c.found != nil {
+				c.found(p)
+			}
+			return conn, nil
+		case errors.Is(err, ErrUntrusted) && refused == nil:
+			refused = err
+		case ctx.Err() != nil:
+			return nil, err
+		}
+	}
+	if refused != nil {
+		return nil, refused
+	}
+	if len(places) == 0 {
+		return nil, first
+	}
+	return nil, &searchError{err: first, tried: places}
+}
+
+// dialAt connects to the daemon at path, if it is the user's own.
+func (c *Client) dialAt(ctx context.Context, path string) (net.Conn, error) {
+	conn, cred, err := safesocket.Dial(ctx, path)
 	if errors.Is(err, safesocket.ErrUnsafe) {
-		return nil, fmt.Errorf("%w at %s: %w", ErrUntrusted, c.socket, err)
+		return nil, fmt.Errorf("%w at %s: %w", ErrUntrusted, path, err)
 	}
 	if err != nil {
 		return nil, err
@@ -122,6 +190,25 @@ func (c *Client) dial(ctx context.Context) (net.Conn, error) {
 	c.pid.Store(int64(cred.PID))
 	return conn, nil
 }
+
+// absent reports whether err means no daemon listens there: no socket,
+// or nobody accepting on it.
+func absent(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT)
+}
+
+// searchError is the error of a search that found no daemon: the first
+// place's, naming the others.
+type searchError struct {
+	err   error
+	tried []string
+}
+
+func (e *searchError) Error() string {
+	return fmt.Sprintf("%v (also looked at %s)", e.err, strings.Join(e.tried, ", "))
+}
+
+func (e *searchError) Unwrap() error { return e.err }
 
 // failure explains why a request to the daemon failed; connected says
 // whether the daemon had accepted the connection.
@@ -137,15 +224,20 @@ func (c *Client) failure(ctx context.Context, err error, connected bool) error {
 		return ctx.Err()
 	case connected && (ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded)):
 		// The connection's deadline is the context's, and may fire first.
-		return &NotAnsweringError{PID: int(c.pid.Load()), Socket: c.socket, Err: context.DeadlineExceeded}
+		return &NotAnsweringError{PID: int(c.pid.Load()), Socket: c.Socket(), Err: context.DeadlineExceeded}
 	case ctx.Err() != nil:
 		return ctx.Err()
 	}
-	return fmt.Errorf("%w at %s: %w", ErrUnreachable, c.socket, err)
+	return fmt.Errorf("%w at %s: %w", ErrUnreachable, c.Socket(), err)
 }
 
-// Socket is the path this client dials.
-func (c *Client) Socket() string { return c.socket }
+// Socket is the path this client dials: where it settled, or, before it
+// did (NewSearching), where it looks first.
+func (c *Client) Socket() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.socket
+}
 
 // TokenRequest selects a token. Empty Profile means the daemon's default
 // profile; empty Scopes and Resource mean the profile's scopes.
@@ -180,6 +272,15 @@ func (c *Client) Status(ctx context.Context) (*wire.Status, error) {
 // Logout removes a profile's tokens and secrets.
 func (c *Client) Logout(ctx context.Context, profile string) error {
 	return c.do(ctx, http.MethodPost, "/v1/logout", wire.LogoutRequest{Profile: profile}, nil)
+}
+
+// Reload has the daemon read its config file again and apply its profiles
+// (as SIGHUP does): unchanged profiles keep their sign-ins, changed ones
+// start over, new ones are fetched. A config that does not load is an
+// *Error (invalid_request) naming the file and line, and changes nothing.
+func (c *Client) Reload(ctx context.Context) (*wire.ReloadResult, error) {
+	var r wire.ReloadResult
+	return &r, c.do(ctx, http.MethodPost, "/v1/reload", struct{}{}, &r)
 }
 
 // CreateCapability mints a capability for the TCP listener.

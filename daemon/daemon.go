@@ -83,6 +83,10 @@ type Config struct {
 	// (default 24h; negative: never), so that an unused refresh token does
 	// not expire at the identity provider (Entra: 90 days of inactivity).
 	KeepAlive time.Duration
+	// LoadConfig, if set, reads the configuration again, for POST
+	// /v1/reload and ReloadConfig (tokend serve: the config file, and the
+	// emulator's demo profiles). nil: the daemon cannot reload.
+	LoadConfig func() (*config.Config, error)
 	// OnLoginRequired, if set, is called (in its own goroutine) when the
 	// identity provider ends a profile's sign-in (revoked, expired, consent
 	// withdrawn): the profile needs a new login.

@@ -159,6 +159,7 @@ func TestTCPGuards(t *testing.T) {
 		{name: "status over TCP", path: "/v1/status", headers: good, status: 403, code: wire.CodeForbidden},
 		{name: "metrics over TCP", path: "/v1/metrics", headers: good, status: 403, code: wire.CodeForbidden},
 		{name: "capability minting over TCP", method: "POST", path: "/v1/capabilities", headers: with("Content-Type", "application/json"), status: 403, code: wire.CodeForbidden},
+		{name: "config reload over TCP", method: "POST", path: "/v1/reload", headers: with("Content-Type", "application/json"), status: 403, code: wire.CodeForbidden},
 		{name: "capability revoking over TCP", method: "DELETE", path: "/v1/capabilities/" + app.ID, headers: good, status: 403, code: wire.CodeForbidden},
 		{name: "ok", path: "/v1/token", headers: good, status: 200},
 		{name: "ok localhost", host: "localhost" + port, path: "/v1/token", headers: good, status: 200},

@@ -93,6 +93,9 @@ type harnessOpts struct {
 	// tcpUIDs stands in for the kernel's view of TCP peers (fakeOwners);
 	// tcpUnknown for a kernel that does not say (macOS).
 	tcpUIDs, tcpUnknown bool
+	// loadConfig is Config.LoadConfig (POST /v1/reload); it gets the
+	// harness's config.
+	loadConfig func(cur *config.Config) (*config.Config, error)
 }
 
 // The uids of fakeOwners: a TCP client bound to 127.0.0.2 is guestUID, an
@@ -174,10 +177,15 @@ ca_file = %[4]q
 	if err := h.store.Set(ctx, "profile/app/client-secret", []byte(entraemu.ClientSecret)); err != nil {
 		t.Fatal(err)
 	}
+	var load func() (*config.Config, error)
+	if o.loadConfig != nil {
+		load = func() (*config.Config, error) { return o.loadConfig(cfg) }
+	}
 	srv, err := New(Config{
-		Config: cfg,
-		Store:  h.store,
-		Clock:  h.clk,
+		Config:     cfg,
+		LoadConfig: load,
+		Store:      h.store,
+		Clock:      h.clk,
 		Sources: func(p *config.Profile) (Source, error) {
 			src, err := entra.New(p, entra.Options{Secrets: h.store, Clock: h.clk})
 			if err != nil || o.wrapSource == nil {

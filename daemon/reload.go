@@ -2,9 +2,12 @@ package daemon
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"reflect"
 	"slices"
 
+	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/internal/config"
 )
 
@@ -101,4 +104,36 @@ func (s *Server) Reload(cfg *config.Config) ReloadResult {
 	s.nudge()
 	s.log.Info("config reloaded", "added", r.Added, "removed", r.Removed, "changed", r.Changed)
 	return r
+}
+
+// errNoReload: the daemon was built without Config.LoadConfig.
+var errNoReload = errors.New("this tokend cannot reload its config: restart it")
+
+// ReloadConfig reads the configuration again (Config.LoadConfig) and
+// applies it (Reload). A configuration that does not load changes nothing.
+func (s *Server) ReloadConfig() (*config.Config, ReloadResult, error) {
+	if s.cfg.LoadConfig == nil {
+		return nil, ReloadResult{}, errNoReload
+	}
+	cfg, err := s.cfg.LoadConfig()
+	if err != nil {
+		return nil, ReloadResult{}, err
+	}
+	return cfg, s.Reload(cfg), nil
+}
+
+// handleReload is POST /v1/reload (socket only): `token setup` has the
+// daemon load the profile it wrote; SIGHUP does the same.
+func (s *Server) handleReload(w http.ResponseWriter, r *http.Request) error {
+	var req struct{}
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	cfg, res, err := s.ReloadConfig()
+	if err != nil {
+		s.log.Error("config reload failed; keeping the running config", "err", err)
+		return newError(wire.CodeInvalidRequest, "%v (the running config is unchanged)", err).because(err)
+	}
+	writeJSON(w, http.StatusOK, wire.ReloadResult{Config: cfg.Path, Added: res.Added, Removed: res.Removed, Changed: res.Changed, Kept: res.Kept})
+	return nil
 }

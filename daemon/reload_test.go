@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tokend/tokend/client/wire"
@@ -87,5 +88,55 @@ ca_file = %[4]q
 	}
 	if h.srv.caps.check(userCap.Token) != nil {
 		t.Fatal("the removed profile's capability still works")
+	}
+}
+
+// TestReloadEndpoint: POST /v1/reload (what `token setup` calls) applies the
+// config LoadConfig reads; one that does not load changes nothing and says
+// why; a daemon without LoadConfig says it cannot; TCP callers may not.
+// GET /v1/status names the config file.
+func TestReloadEndpoint(t *testing.T) {
+	var fail error
+	h := newHarness(t, harnessOpts{loadConfig: func(cur *config.Config) (*config.Config, error) {
+		if fail != nil {
+			return nil, fail
+		}
+		next := *cur
+		next.Profiles = map[string]*config.Profile{}
+		for n, p := range cur.Profiles {
+			next.Profiles[n] = p
+		}
+		app2 := *cur.Profiles["app"]
+		app2.Name = "app2"
+		next.Profiles["app2"] = &app2
+		return &next, nil
+	}})
+	var st wire.Status
+	jsonDecode(bytesReader(h.get("/v1/status").body), &st)
+	if st.Config != "test.toml" {
+		t.Errorf("status names config %q", st.Config)
+	}
+	r := h.post("/v1/reload", struct{}{})
+	var res wire.ReloadResult
+	jsonDecode(bytesReader(r.body), &res)
+	if r.status != 200 || res.Config != "test.toml" || fmt.Sprint(res.Added, res.Kept) != "[app2] [app user]" {
+		t.Fatalf("reload: %d %s", r.status, r.body)
+	}
+	if st := h.profileStatus("app2"); st.Name != "app2" {
+		t.Errorf("app2 after the reload: %+v", st)
+	}
+
+	fail = fmt.Errorf("config.toml:3: unknown key %q", "profiles.x.tenat")
+	r = h.post("/v1/reload", struct{}{})
+	if r.status != 400 || r.errCode(t) != wire.CodeInvalidRequest || !strings.Contains(string(r.body), `config.toml:3: unknown key \"profiles.x.tenat\" (the running config is unchanged)`) {
+		t.Fatalf("a config that does not load: %d %s", r.status, r.body)
+	}
+	if st := h.profileStatus("app2"); st.Name != "app2" {
+		t.Error("a failed reload changed the profiles")
+	}
+
+	plain := newHarness(t, harnessOpts{})
+	if r := plain.post("/v1/reload", struct{}{}); r.status != 400 || !strings.Contains(string(r.body), "cannot reload its config") {
+		t.Fatalf("no LoadConfig: %d %s", r.status, r.body)
 	}
 }

@@ -32,6 +32,7 @@ func (s *Server) router() http.Handler {
 			r.Post("/capabilities", s.h(s.handleCreateCapability))
 			r.Delete("/capabilities/{id}", s.h(s.handleRevokeCapability))
 			r.Post("/refresh", s.h(s.handleRefresh))
+			r.Post("/reload", s.h(s.handleReload))
 		})
 	})
 	// Compatibility endpoints (DESIGN.md): existing clients, unchanged.

@@ -28,9 +28,11 @@ func (s *Server) status() wire.Status {
 	s.mu.Lock()
 	ls := s.listeners
 	s.mu.Unlock()
+	set := s.profileSet()
 	st := wire.Status{
 		Version:   s.cfg.Version,
 		PID:       os.Getpid(),
+		Config:    set.cfg.Path,
 		Listeners: ls,
 		Store: wire.StoreStatus{
 			Backend: s.cfg.Store.Backend(),
@@ -44,7 +46,7 @@ func (s *Server) status() wire.Status {
 		st.Store.Healthy, st.Store.State, st.Store.Error = false, wire.StoreUnavailable, err.Error()
 	}
 	now := s.clock.Now()
-	for _, p := range s.profileSet().list {
+	for _, p := range set.list {
 		st.Profiles = append(st.Profiles, p.status(now))
 	}
 	return st

@@ -18,6 +18,7 @@ type Token struct {
 type Status struct {
 	Version   string          `json:"version"`
 	PID       int             `json:"pid"`
+	Config    string          `json:"config,omitempty"` // the config file it reads (which may not exist yet)
 	Listeners Listeners       `json:"listeners"`
 	Store     StoreStatus     `json:"store"`
 	Profiles  []ProfileStatus `json:"profiles"`
@@ -135,6 +136,16 @@ type LoginRequest struct {
 	// TimeoutSeconds bounds the whole sign-in; 0 means the daemon's default
 	// (10 minutes for the browser, 15 for a device code, 2 otherwise).
 	TimeoutSeconds int64 `json:"timeout_seconds,omitempty"`
+}
+
+// ReloadResult is the answer of POST /v1/reload: the config file read
+// again, and its profiles by what happened to them.
+type ReloadResult struct {
+	Config  string   `json:"config"`
+	Added   []string `json:"added"`
+	Removed []string `json:"removed"`
+	Changed []string `json:"changed"`
+	Kept    []string `json:"kept"`
 }
 
 // LoginResult is the answer of POST /v1/login.

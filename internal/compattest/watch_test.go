@@ -12,8 +12,9 @@ import (
 	"github.com/tokend/tokend/internal/clock"
 )
 
-// TestTokenWatch: `token watch` prints a rotation within a second of real
-// time after it happens on the daemon's (simulated) clock.
+// TestTokenWatch: `token watch` prints the profile's current state, then
+// each rotation within a second of real time after it happens on the
+// daemon's (simulated) clock.
 func TestTokenWatch(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
 	d := startTokend(t, clk)
@@ -67,6 +68,16 @@ func TestTokenWatch(t *testing.T) {
 		close(lines)
 	}()
 
+	// First the profile's current state, then its rotations.
+	select {
+	case line := <-lines:
+		var ev wire.Event
+		if err := json.Unmarshal([]byte(line), &ev); err != nil || ev.Type != wire.EventState || ev.Profile != "app" || ev.State != wire.StateReady || ev.ExpiresOn == 0 {
+			t.Fatalf("token watch began with %q, want app's current state (%v)", line, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("token watch printed no current state")
+	}
 	var worst time.Duration
 	for i := range 5 {
 		st, err := d.cl.Status(t.Context())

@@ -372,7 +372,7 @@ func TestDatabricksConfigureRefusals(t *testing.T) {
 	check("a profile without Databricks hosts", []byte(userDatabricksCfg), []string{"databricks", "configure", "user"}, 1, "profile user has no Databricks host: set databricks_host")
 	check("a host not of the profile", []byte(userDatabricksCfg), []string{"databricks", "configure", "app", "--host", "https://adb-9.9.azuredatabricks.net"}, 1, "https://adb-9.9.azuredatabricks.net is not one of profile app's Databricks hosts")
 	check("unknown capability", nil, []string{"capabilities", "revoke", "0123456789abcdef"}, 1, `no capability "0123456789abcdef": it expired, was revoked, or never existed (`+"`token capabilities list`")
-	check("usage", nil, []string{"databricks", "configure"}, 2, "databricks configure: name a profile")
+	check("usage", nil, []string{"databricks", "configure"}, 2, "name a profile\nsee `token databricks configure --help`")
 
 	if runtime.GOOS != "windows" {
 		target := filepath.Join(dir, "real.cfg")
@@ -448,8 +448,10 @@ func TestIPv6Exec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(filepath.Join(binDir, "token"), "exec", "app", "--", self)
-	cmd.Env = append(m.env, childEnvVar+"=1")
+	// The variable reaches the child alone (through env), not token: the
+	// test binary also plays token (testscript.Main).
+	cmd := exec.Command(filepath.Join(binDir, "token"), "exec", "app", "--", "env", childEnvVar+"=1", self)
+	cmd.Env = m.env
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("token exec: %v\n%s", err, m.logs.String())

@@ -1,6 +1,9 @@
-// Package e2e drives the real tokend and token binaries, built once per test
-// run, through testscript scripts in testdata/ that read like a terminal
-// session.
+// Package e2e drives the tokend and token commands end to end, through
+// testscript scripts in testdata/ that read like a terminal session, and
+// through tests that start them as processes. The test binary is both
+// commands (testscript.Main, as age's cmd/age tests do): run as "tokend" or
+// "token" it is internal/tokendcli or internal/tokencli, so no build step
+// comes first and what the commands run counts for coverage.
 package e2e
 
 import (
@@ -25,32 +28,43 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/tokend/tokend/internal/tokencli"
+	"github.com/tokend/tokend/internal/tokendcli"
 )
 
+// binDir holds the commands, copies of the test binary that act as
+// tokend and token (testscript.Main puts them there, on PATH).
 var binDir string
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnvVar) != "" { // started by token exec (TestIPv6Exec)
 		os.Exit(runChild())
 	}
-	os.Exit(run(m))
+	testscript.Main(findBin{m}, map[string]func(){
+		"tokend": func() { os.Exit(tokendcli.Main()) },
+		"token":  func() { os.Exit(tokencli.Main()) },
+	})
 }
 
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "tokend-e2e-bin")
+// findBin sets binDir once testscript.Main has made the commands.
+type findBin struct{ m *testing.M }
+
+func (f findBin) Run() int {
+	p, err := exec.LookPath("tokend")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(os.Stderr, "e2e: testscript.Main made no tokend:", err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	build := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "github.com/tokend/tokend/cmd/tokend", "github.com/tokend/tokend/cmd/token")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build binaries:", err)
-		return 1
+	binDir = filepath.Dir(p)
+	// Built with -race, the commands would each sleep a second as they
+	// exit (the race detector's default, to let other threads report):
+	// this package starts hundreds of them. A race they find still makes
+	// them exit 66.
+	if g := os.Getenv("GORACE"); !strings.Contains(g, "atexit_sleep_ms") {
+		os.Setenv("GORACE", strings.TrimSpace(g+" atexit_sleep_ms=0"))
 	}
-	binDir = dir
-	return m.Run()
+	return f.m.Run()
 }
 
 func TestScripts(t *testing.T) {
@@ -73,7 +87,13 @@ func scriptEnv(env *testscript.Env) error {
 	if err != nil {
 		return err
 	}
-	env.Defer(func() { os.RemoveAll(sockDir) })
+	env.Defer(func() {
+		stopStrayDaemon(sockDir)
+		os.RemoveAll(sockDir)
+	})
+	// A short directory of the script's own, 0700, for scripts that use
+	// the default socket ($XDG_RUNTIME_DIR/tokend/tokend.sock).
+	env.Setenv("SOCKDIR", sockDir)
 	state := filepath.Join(env.WorkDir, "state")
 	env.Setenv("PATH", binDir+string(os.PathListSeparator)+env.Getenv("PATH"))
 	env.Setenv("BIN", binDir)
@@ -85,6 +105,12 @@ func scriptEnv(env *testscript.Env) error {
 	env.Setenv("TOKEND_STORE_PASSPHRASE", "")
 	// Never the fixed default port, which belongs to the user's own tokend.
 	env.Setenv("TOKEND_HTTP", "127.0.0.1:0")
+	// The Secret Service of scripts/with-keyring.sh, for the scripts that
+	// keep sign-ins in the keychain (testscript passes on little of the
+	// environment).
+	if bus := os.Getenv("DBUS_SESSION_BUS_ADDRESS"); bus != "" {
+		env.Setenv("DBUS_SESSION_BUS_ADDRESS", bus)
+	}
 	return nil
 }
 
@@ -126,7 +152,7 @@ func exits(ts *testscript.TestScript, neg bool, args []string) {
 
 // jwt FILE claim=value... checks that FILE holds one JWT signed by the
 // running emulator (key from its JWKS, found through
-// $TOKEND_STATE_DIR/emulator/fixture.json) with the given claims.
+// $EMULATOR_DIR/fixture.json) with the given claims.
 func checkJWT(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) < 1 {
 		ts.Fatalf("usage: jwt FILE [claim=value...]")
@@ -167,7 +193,7 @@ func verifyJWT(ts *testscript.TestScript, raw string) (map[string]any, error) {
 	if hdr.Alg != "RS256" {
 		return nil, fmt.Errorf("alg %q", hdr.Alg)
 	}
-	dir := filepath.Join(ts.Getenv("TOKEND_STATE_DIR"), "emulator")
+	dir := ts.Getenv("EMULATOR_DIR") // the emulator's, in the daemon or alone
 	var fx struct {
 		Authority string `json:"authority"`
 	}

@@ -50,7 +50,12 @@ func TestLoginScripts(t *testing.T) {
 			"devicecode": deviceCode,
 			"mintrt":     mintRefreshToken,
 			"redeemrt":   redeemRefreshToken,
+			"emuenv":     emuEnv,
+			"stopdaemon": stopDaemon,
+			"mode":       checkMode,
+			"hasprefix":  hasPrefix,
 		},
+		Condition: secretService,
 	})
 }
 

@@ -194,8 +194,10 @@ func TestOtherUser(t *testing.T) {
 	}
 }
 
-// otherBin is a directory the other user can enter, with copies of token
-// and the peer helper.
+// otherBin is a directory the other user can enter, with token and tokend
+// (links to, or copies of, the test binary that acts as them, readable and
+// executable by all: testscript.Main keeps them in a directory of ours
+// alone) and the peer helper.
 func otherBin(t *testing.T) string {
 	t.Helper()
 	bin, err := os.MkdirTemp("", "tkd-other")
@@ -204,8 +206,14 @@ func otherBin(t *testing.T) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(bin) })
 	os.Chmod(bin, 0o755)
-	copyFile(t, filepath.Join(binDir, "token"), filepath.Join(bin, "token"))
-	copyFile(t, filepath.Join(binDir, "tokend"), filepath.Join(bin, "tokend"))
+	for _, name := range []string{"token", "tokend"} {
+		if err := os.Link(filepath.Join(binDir, name), filepath.Join(bin, name)); err != nil {
+			copyFile(t, filepath.Join(binDir, name), filepath.Join(bin, name))
+		}
+		if err := os.Chmod(filepath.Join(bin, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	build := exec.Command("go", "build", "-o", filepath.Join(bin, "peer"), "./testdata/peer")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build peer: %v\n%s", err, out)

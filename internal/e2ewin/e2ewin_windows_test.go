@@ -341,7 +341,7 @@ ca_file = '%s'
 // Task Scheduler and uninstall removes it. Under Wine the Task Scheduler
 // service is started first and the task store is read from system32;
 // Wine keeps no trigger or action of the task, so only its registration
-// is checked here (the definition itself is checked in cmd/tokend).
+// is checked here (the definition itself is checked in internal/tokendcli).
 func TestInstallLogonTask(t *testing.T) {
 	if !wintest.UnderWine() && os.Getenv("TOKEND_E2E_INSTALL") != "1" {
 		t.Skip("registers and starts a logon task for this user: set TOKEND_E2E_INSTALL=1 to run it on Windows")

@@ -46,6 +46,40 @@ const (
 	CertificateFile
 )
 
+// Flag is the flag of `token login` that gives this input and picks a
+// flow that needs it; "" for NoInput (nothing to give) and Person (the
+// browser and device-code flows have flags of their own, Flow.Flag).
+func (i Input) Flag() string {
+	switch i {
+	case UsernamePassword:
+		return "--password-stdin"
+	case RefreshTokenStdin:
+		return "--refresh-token-stdin"
+	case ClientSecretStdin:
+		return "--client-secret-stdin"
+	case CertificateFile:
+		return "--certificate"
+	}
+	return ""
+}
+
+// Stdin says what the input reads from standard input ("" for nothing): a
+// secret never comes on the command line, where ps and shell history
+// would show it.
+func (i Input) Stdin() string {
+	switch i {
+	case UsernamePassword:
+		return "password"
+	case RefreshTokenStdin:
+		return "refresh token"
+	case ClientSecretStdin:
+		return "client secret"
+	case CertificateFile:
+		return "certificate password" // only a PFX or an encrypted key has one
+	}
+	return ""
+}
+
 // Flow is one row of the table.
 type Flow struct {
 	Name    Name
@@ -141,6 +175,16 @@ func (f Flow) Methods() []Flow {
 // Allows reports whether method can sign in a profile of flow f.
 func (f Flow) Allows(method Name) bool {
 	return slices.ContainsFunc(f.Methods(), func(g Flow) bool { return g.Name == method })
+}
+
+// LoginFlag is the flag that picks this flow at `token login` (its own
+// Flag, else its input's); "" for the flows that need nothing typed, which
+// sign in with `token login PROFILE` alone.
+func (f Flow) LoginFlag() string {
+	if f.Flag != "" {
+		return f.Flag
+	}
+	return f.Input.Flag()
 }
 
 // LoginCommand is the command that signs profile in with this flow.

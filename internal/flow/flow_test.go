@@ -57,3 +57,28 @@ func TestLoginCommand(t *testing.T) {
 		t.Error("certificate login command")
 	}
 }
+
+// TestLoginFlags: every flow that needs something typed has a flag of its
+// own at `token login`, and no two flows share one.
+func TestLoginFlags(t *testing.T) {
+	seen := map[string]Name{}
+	for _, f := range All() {
+		flag := f.LoginFlag()
+		if (flag == "") != (f.Input == NoInput) {
+			t.Errorf("%s: login flag %q with input %v", f.Name, flag, f.Input)
+		}
+		if flag == "" {
+			continue
+		}
+		if other, dup := seen[flag]; dup {
+			t.Errorf("%s and %s share %s", f.Name, other, flag)
+		}
+		seen[flag] = f.Name
+		if !strings.Contains(f.Args, flag) {
+			t.Errorf("%s: login arguments %q lack its flag %s", f.Name, f.Args, flag)
+		}
+		if (f.Input.Stdin() == "") != (f.Input == Person) {
+			t.Errorf("%s: reads %q from stdin", f.Name, f.Input.Stdin())
+		}
+	}
+}

@@ -43,7 +43,7 @@ packages=(
   "internal/safesocket|"
   "internal/config|^TestWindows"
   "store|^(TestLockDirWindows|TestCredentialManager)$"
-  "cmd/tokend|^(TestTaskDefinition|TestWinQuote|TestWinQuoteWindows|TestUTF16LE|TestLaunchdPlist)$"
+  "internal/tokendcli|^(TestTaskDefinition|TestWinQuote|TestWinQuoteWindows|TestUTF16LE|TestLaunchdPlist)$"
   "internal/e2ewin|"
 )
 

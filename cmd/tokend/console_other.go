@@ -1,7 +1,0 @@
-//go:build !windows
-
-package main
-
-// detachConsole: only Windows gives a program started at logon a console
-// window of its own.
-func detachConsole() {}

@@ -1,4 +1,0 @@
-package main
-
-// harden does nothing on Windows (a later issue).
-func harden() error { return nil }

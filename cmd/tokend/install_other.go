@@ -1,8 +1,0 @@
-//go:build !windows
-
-package main
-
-import "errors"
-
-// userSID: only Windows names users by SID.
-func userSID() (string, error) { return "", errors.New("no user SID on this system") }
