@@ -15,7 +15,6 @@ import (
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/flow"
 	"github.com/tokend/tokend/internal/idp"
-	"github.com/tokend/tokend/internal/quote"
 )
 
 // Sign-in. POST /v1/login signs a profile in with its flow. Flows that need
@@ -307,18 +306,6 @@ func loginFix(p *config.Profile, ie *idp.Error) string {
 		return "the refresh token is invalid, expired, revoked or for another client: get a new one and pipe it to " + cmd
 	}
 	return "run " + cmd
-}
-
-// Login signs a profile in from inside the process (the emulator's
-// demo-user), as POST /v1/login does for a client. Interactive flows cannot
-// be signed in this way.
-func (s *Server) Login(ctx context.Context, name string, req wire.LoginRequest) error {
-	p := s.profile(name)
-	if p == nil {
-		return newError(wire.CodeUnknownProfile, "no profile %s", quote.String(name))
-	}
-	_, err := s.login(ctx, p, loginRequest(req))
-	return err
 }
 
 // login runs the sign-in and makes the resulting token current. A failed

@@ -3,7 +3,6 @@ package tokendcli
 import (
 	"cmp"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -181,7 +180,10 @@ func (d *doctorRun) run(ctx context.Context, path string, name string) bool {
 		d.report("token", err, "")
 		return false
 	}
-	claims, err := decodeClaims(tok.AccessToken)
+	claims, err := entra.ReadClaims(tok.AccessToken)
+	if err != nil {
+		err = fmt.Errorf("%w: tokend serves it, but cannot show its claims", err)
+	}
 	d.report("token", err, describeClaims(claims, tok, time.Now()))
 	if want := audienceOf(tok.Scopes); err == nil && want != "" && claims.Aud != want && claims.Aud != "api://"+want {
 		d.report("token audience", fmt.Errorf("aud %q, but the scopes %s name %q", claims.Aud, strings.Join(tok.Scopes, " "), want), "")
@@ -385,7 +387,7 @@ func (d *doctorRun) checkWorkspace(ctx context.Context, hc *http.Client, c *clie
 			d.report("management token", err, "")
 			return
 		}
-		mc, _ := decodeClaims(mgmt.AccessToken)
+		mc, _ := entra.ReadClaims(mgmt.AccessToken)
 		d.report("management token", nil, "aud "+mc.Aud+", for the SP-admin headers")
 		req.Header.Set("X-Databricks-Azure-SP-Management-Token", mgmt.AccessToken)
 		req.Header.Set("X-Databricks-Azure-Workspace-Resource-Id", p.AzureWorkspaceResourceID)
@@ -441,39 +443,7 @@ func describeProfile(p *config.Profile) string {
 	return strings.Join(parts, ", ")
 }
 
-// tokenClaims are the claims doctor shows. The token itself is never shown.
-type tokenClaims struct {
-	Aud   string   `json:"aud"`
-	Iss   string   `json:"iss"`
-	TID   string   `json:"tid"`
-	OID   string   `json:"oid"`
-	AppID string   `json:"appid"`
-	AZP   string   `json:"azp"`
-	UPN   string   `json:"upn"`
-	SCP   string   `json:"scp"`
-	Roles []string `json:"roles"`
-	Exp   int64    `json:"exp"`
-}
-
-// decodeClaims reads a JWT's payload without verifying it (the identity
-// provider's signature is for the resource to check).
-func decodeClaims(jwt string) (tokenClaims, error) {
-	var c tokenClaims
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 {
-		return c, errors.New("the access token is not a JWT: tokend serves it, but cannot show its claims")
-	}
-	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return c, fmt.Errorf("the access token's payload is not base64url: %w", err)
-	}
-	if err := json.Unmarshal(b, &c); err != nil {
-		return c, fmt.Errorf("the access token's payload is not JSON claims: %w", err)
-	}
-	return c, nil
-}
-
-func describeClaims(c tokenClaims, t *wire.Token, now time.Time) string {
+func describeClaims(c entra.Claims, t *wire.Token, now time.Time) string {
 	parts := []string{"aud " + c.Aud, "tid " + c.TID}
 	if c.UPN != "" {
 		parts = append(parts, "upn "+c.UPN)

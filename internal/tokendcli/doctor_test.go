@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/client/wire"
+	"github.com/tokend/tokend/internal/entra"
 )
 
-func TestDecodeClaims(t *testing.T) {
+func TestDescribeClaims(t *testing.T) {
 	payload := base64.RawURLEncoding.EncodeToString([]byte(`{"aud":"2ff814a6-3304-4ab8-85cb-cd0e6f879c1d","tid":"t","oid":"o","appid":"a","roles":["R"],"exp":1800003600}`))
 	tok := "eyJhbGciOiJSUzI1NiJ9." + payload + ".c2lnbmF0dXJlLXRoYXQtbXVzdC1uZXZlci1wcmludA"
-	c, err := decodeClaims(tok)
+	c, err := entra.ReadClaims(tok)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,8 +30,8 @@ func TestDecodeClaims(t *testing.T) {
 		t.Error("the description quotes the token")
 	}
 	for _, bad := range []string{"opaque-token", "a.%%%.c", "a." + base64.RawURLEncoding.EncodeToString([]byte("[1]")) + ".c"} {
-		if _, err := decodeClaims(bad); err == nil {
-			t.Errorf("decodeClaims(%q) succeeded", bad)
+		if _, err := entra.ReadClaims(bad); err == nil {
+			t.Errorf("ReadClaims(%q) succeeded", bad)
 		}
 	}
 }

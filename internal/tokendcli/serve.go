@@ -18,11 +18,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/daemon"
 	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/entra"
+	"github.com/tokend/tokend/internal/idp"
 	"github.com/tokend/tokend/internal/safesocket"
 	"github.com/tokend/tokend/internal/version"
 	"github.com/tokend/tokend/store"
@@ -173,12 +173,6 @@ func serve(ctx context.Context, fl serveFlags, stderr io.Writer) error {
 		return err
 	}
 	defer srv.Close()
-	if em != nil {
-		if err := srv.Login(ctx, "demo-user", wire.LoginRequest{Username: entraemu.Username, Password: entraemu.Password}); err != nil {
-			return fmt.Errorf("sign demo-user in to the emulator: %w", err)
-		}
-	}
-
 	// Capabilities handed out before a restart work again at once; a
 	// store that cannot read them says so now (and is retried).
 	srv.LoadCapabilities(ctx)
@@ -252,7 +246,7 @@ func startEmulator(ctx context.Context, cfg *config.Config, st store.Backend, st
 		return nil, err
 	}
 	addDemoProfiles(cfg, em, log)
-	if err := st.Set(ctx, "profile/demo/client-secret", []byte(entraemu.ClientSecret)); err != nil {
+	if err := signInDemo(ctx, cfg, st, log); err != nil {
 		em.Close()
 		return nil, err
 	}
@@ -265,6 +259,25 @@ func startEmulator(ctx context.Context, cfg *config.Config, st store.Backend, st
 		return nil, fmt.Errorf("emulator CA: %w", err)
 	}
 	return em, nil
+}
+
+// signInDemo signs the demo profiles in, each through its own source as
+// `token login` would have it do: what they keep goes to the store, where
+// the daemon's sources find it.
+func signInDemo(ctx context.Context, cfg *config.Config, st store.Backend, log *slog.Logger) error {
+	for name, req := range map[string]idp.LoginRequest{
+		"demo":      {ClientSecret: entraemu.ClientSecret},
+		"demo-user": {Username: entraemu.Username, Password: entraemu.Password},
+	} {
+		src, err := entra.New(cfg.Profiles[name], entra.Options{Secrets: st, Logger: log})
+		if err == nil {
+			_, err = src.Login(ctx, req)
+		}
+		if err != nil {
+			return fmt.Errorf("sign %s in to the emulator: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // addDemoProfiles adds the --emulator profiles "demo" and "demo-user" to
