@@ -22,7 +22,9 @@ import (
 	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/emutest"
 	"github.com/tokend/tokend/internal/entra"
+	"github.com/tokend/tokend/internal/flow"
 	"github.com/tokend/tokend/store"
 )
 
@@ -51,32 +53,15 @@ func newCompatServer(t testing.TB, h *harness) *compatServer {
 // newCompatServerOn is newCompatServer keeping its capabilities in caps.
 func newCompatServerOn(t testing.TB, h *harness, caps SecretStore) *compatServer {
 	t.Helper()
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, h.em.CAPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Parse("compat.toml", []byte(fmt.Sprintf(`
-[profiles.dbx]
-flow = "client-secret"
-client_id = %[1]q
-authority = %[3]q
-ca_file = %[4]q
-databricks_host = %[5]q
-databricks_hosts = [%[6]q, %[7]q]
-databricks_account_id = "0f0e0d0c-0b0a-4909-8807-060504030201"
-
-[profiles.app]
-flow = "client-secret"
-client_id = %[1]q
-authority = %[3]q
-ca_file = %[4]q
-
-[profiles.user]
-flow = "password"
-client_id = %[2]q
-authority = %[3]q
-ca_file = %[4]q
-`, entraemu.ConfidentialClientID, entraemu.PublicClientID, h.em.Authority(), ca, dbxHost+"/", accountHost, dbxHost2)))
+	ca := emutest.CAFile(t, h.em)
+	auth := h.em.Authority()
+	cfg, err := config.Parse("compat.toml", []byte(
+		emutest.Profile("dbx", flow.ClientSecret, auth, ca,
+			fmt.Sprintf("databricks_host = %q", dbxHost+"/"),
+			fmt.Sprintf("databricks_hosts = [%q, %q]", accountHost, dbxHost2),
+			`databricks_account_id = "0f0e0d0c-0b0a-4909-8807-060504030201"`)+
+			emutest.Profile("app", flow.ClientSecret, auth, ca)+
+			emutest.Profile("user", flow.Password, auth, ca)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -19,7 +18,9 @@ import (
 	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/clock"
 	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/emutest"
 	"github.com/tokend/tokend/internal/entra"
+	"github.com/tokend/tokend/internal/flow"
 	"github.com/tokend/tokend/store"
 )
 
@@ -151,24 +152,10 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	ca := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(ca, em.CAPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Parse("test.toml", []byte(fmt.Sprintf(`
-default_profile = "app"
-[profiles.app]
-flow = "client-secret"
-client_id = %[1]q
-authority = %[3]q
-ca_file = %[4]q
-
-[profiles.user]
-flow = "password"
-client_id = %[2]q
-authority = %[3]q
-ca_file = %[4]q
-`, entraemu.ConfidentialClientID, entraemu.PublicClientID, em.Authority(), ca)))
+	ca := emutest.CAFile(t, em)
+	cfg, err := config.Parse("test.toml", []byte("default_profile = \"app\"\n"+
+		emutest.Profile("app", flow.ClientSecret, em.Authority(), ca)+
+		emutest.Profile("user", flow.Password, em.Authority(), ca)))
 	if err != nil {
 		t.Fatal(err)
 	}

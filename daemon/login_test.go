@@ -22,6 +22,7 @@ import (
 	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/emutest"
 	"github.com/tokend/tokend/internal/entra"
 	"github.com/tokend/tokend/internal/flow"
 	"github.com/tokend/tokend/internal/idp"
@@ -80,10 +81,10 @@ func newLoginHarness(t *testing.T) *loginHarness {
 	}
 	t.Cleanup(func() { em.Close() })
 	var profiles strings.Builder
-	for name, flow := range map[string]string{"web": "browser", "dev": "device-code", "imp": "refresh-token", "user": "password", "slow": "browser"} {
-		fmt.Fprintf(&profiles, "[profiles.%s]\nflow = %q\nclient_id = %q\nauthority = %q\n\n", name, flow, entraemu.PublicClientID, em.Authority())
+	for name, f := range map[string]flow.Name{"web": flow.Browser, "dev": flow.DeviceCode, "imp": flow.RefreshToken, "user": flow.Password, "slow": flow.Browser} {
+		profiles.WriteString(emutest.Profile(name, f, em.Authority(), ""))
 	}
-	fmt.Fprintf(&profiles, "[profiles.app]\nflow = \"client-secret\"\nclient_id = %q\nauthority = %q\n", entraemu.ConfidentialClientID, em.Authority())
+	profiles.WriteString(emutest.Profile("app", flow.ClientSecret, em.Authority(), ""))
 	cfg, err := config.Parse("test.toml", []byte(profiles.String()))
 	if err != nil {
 		t.Fatal(err)

@@ -2,14 +2,14 @@ package daemon
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/emutest"
+	"github.com/tokend/tokend/internal/flow"
 )
 
 // TestReload: a new profile set applies without a restart. Unchanged
@@ -26,31 +26,14 @@ func TestReload(t *testing.T) {
 	jsonDecode(bytesReader(r.body), &userCap)
 	h.em.ResetCounts()
 
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	os.WriteFile(ca, h.em.CAPEM(), 0o600)
+	ca := emutest.CAFile(t, h.em)
 	// The app profile must compare equal: same file contents as the harness.
 	appCfg := *h.srv.profile("app").cfg
-	cfg, err := config.Parse("reload.toml", fmt.Appendf(nil, `
-default_profile = "app"
-[profiles.app]
-flow = "client-secret"
-client_id = %[1]q
-authority = %[3]q
-ca_file = %[5]q
-
-[profiles.user]
-flow = "password"
-client_id = %[2]q
-authority = %[3]q
-ca_file = %[4]q
-scopes = ["https://management.core.windows.net//.default"]
-
-[profiles.app2]
-flow = "client-secret"
-client_id = %[1]q
-authority = %[3]q
-ca_file = %[4]q
-`, entraemu.ConfidentialClientID, entraemu.PublicClientID, h.em.Authority(), ca, appCfg.CAFile))
+	auth := h.em.Authority()
+	cfg, err := config.Parse("reload.toml", []byte("default_profile = \"app\"\n"+
+		emutest.Profile("app", flow.ClientSecret, auth, appCfg.CAFile)+
+		emutest.Profile("user", flow.Password, auth, ca, `scopes = ["https://management.core.windows.net//.default"]`)+
+		emutest.Profile("app2", flow.ClientSecret, auth, ca)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,9 @@ import (
 	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/clock"
 	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/emutest"
 	"github.com/tokend/tokend/internal/entra"
+	"github.com/tokend/tokend/internal/flow"
 	"github.com/tokend/tokend/store"
 )
 
@@ -100,21 +102,12 @@ func startTokend(t *testing.T, clk *clock.Fake) *tokend {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	ca := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(ca, em.CAPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Parse("compat.toml", []byte(fmt.Sprintf(`
-default_profile = "app"
-[profiles.app]
-flow = "client-secret"
-client_id = %q
-authority = %q
-ca_file = %q
-databricks_host = %q
-databricks_hosts = [%q]
-databricks_account_id = %q
-`, entraemu.ConfidentialClientID, em.Authority(), ca, workspace, accountHost, accountID)))
+	ca := emutest.CAFile(t, em)
+	cfg, err := config.Parse("compat.toml", []byte("default_profile = \"app\"\n"+
+		emutest.Profile("app", flow.ClientSecret, em.Authority(), ca,
+			fmt.Sprintf("databricks_host = %q", workspace),
+			fmt.Sprintf("databricks_hosts = [%q]", accountHost),
+			fmt.Sprintf("databricks_account_id = %q", accountID))))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/entraemu"
+	"github.com/tokend/tokend/internal/emutest"
+	"github.com/tokend/tokend/internal/flow"
 	"github.com/tokend/tokend/internal/fsfault"
 )
 
@@ -49,14 +51,8 @@ func durableMachine(t *testing.T, backend, stateRoot string) *machine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := filepath.Join(filepath.Dir(m.config), "ca.pem")
-	for _, p := range []struct{ name, flow, client string }{
-		{"browser", "browser", entraemu.PublicClientID},
-		{"device", "device-code", entraemu.PublicClientID},
-		{"rt", "refresh-token", entraemu.PublicClientID},
-		{"cert", "client-certificate", entraemu.ConfidentialClientID},
-	} {
-		cfg = append(cfg, "\n[profiles."+p.name+"]\nflow = \""+p.flow+"\"\nclient_id = \""+p.client+"\"\nauthority = \""+m.em.Authority()+"\"\nca_file = \""+ca+"\"\n"...)
+	for name, f := range map[string]flow.Name{"browser": flow.Browser, "device": flow.DeviceCode, "rt": flow.RefreshToken, "cert": flow.ClientCertificate} {
+		cfg = append(cfg, "\n"+emutest.Profile(name, f, m.em.Authority(), m.ca)...)
 	}
 	if err := os.WriteFile(m.config, cfg, 0o600); err != nil {
 		t.Fatal(err)

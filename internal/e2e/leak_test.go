@@ -20,6 +20,8 @@ import (
 	"github.com/tokend/tokend/client"
 	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/entraemu"
+	"github.com/tokend/tokend/internal/emutest"
+	"github.com/tokend/tokend/internal/flow"
 )
 
 // tcpMachine is a machine whose daemon also listens on loopback TCP, with
@@ -29,32 +31,11 @@ func tcpMachine(t *testing.T, extra string) *machine {
 	t.Helper()
 	m := newMachine(t, "file")
 	m.api("api://leak", "api://outage", "api://revoked")
-	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(ca, m.em.CAPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := filepath.Join(dir, "config.toml")
-	err := os.WriteFile(cfg, fmt.Appendf(nil, `
-default_profile = "app"
-[daemon]
-store = "file"
-http = "127.0.0.1:0"
-
-[profiles.user]
-flow = "password"
-client_id = %[1]q
-authority = %[3]q
-ca_file = %[4]q
-
-[profiles.app]
-flow = "client-secret"
-client_id = %[2]q
-authority = %[3]q
-ca_file = %[4]q
-databricks_host = "https://adb-1.1.azuredatabricks.net"
-%[5]s`, entraemu.PublicClientID, entraemu.ConfidentialClientID, m.em.Authority(), ca,
-		strings.NewReplacer("${CLIENT_ID}", entraemu.PublicClientID, "${AUTHORITY}", m.em.Authority(), "${CA_FILE}", ca).Replace(extra)), 0o600)
+	cfg := filepath.Join(t.TempDir(), "config.toml")
+	err := os.WriteFile(cfg, fmt.Appendf(nil, "default_profile = \"app\"\n[daemon]\nstore = \"file\"\nhttp = \"127.0.0.1:0\"\n\n%s%s%s",
+		emutest.Profile("user", flow.Password, m.em.Authority(), m.ca),
+		emutest.Profile("app", flow.ClientSecret, m.em.Authority(), m.ca, `databricks_host = "https://adb-1.1.azuredatabricks.net"`),
+		strings.NewReplacer("${AUTHORITY}", m.em.Authority(), "${CA_FILE}", m.ca).Replace(extra)), 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,19 +91,10 @@ func regexpFind(t *testing.T, re, s string) string {
 	return m[1]
 }
 
-const leakProfiles = `
-[profiles.dev]
-flow = "device-code"
-client_id = "${CLIENT_ID}"
-authority = "${AUTHORITY}"
-ca_file = "${CA_FILE}"
-
-[profiles.rt]
-flow = "refresh-token"
-client_id = "${CLIENT_ID}"
-authority = "${AUTHORITY}"
-ca_file = "${CA_FILE}"
-`
+// leakProfiles are two more profiles for tcpMachine (which fills in
+// ${AUTHORITY} and ${CA_FILE}).
+var leakProfiles = emutest.Profile("dev", flow.DeviceCode, "${AUTHORITY}", "${CA_FILE}") +
+	emutest.Profile("rt", flow.RefreshToken, "${AUTHORITY}", "${CA_FILE}")
 
 var (
 	capRE    = regexp.MustCompile(`tkd1\.[0-9a-f]{16}\.[A-Za-z0-9_-]{43}`)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/entraemu"
+	"github.com/tokend/tokend/internal/emutest"
+	"github.com/tokend/tokend/internal/flow"
 )
 
 // machine is one user's machine for the persistence tests: an emulator
@@ -26,6 +28,7 @@ type machine struct {
 	sock   string
 	state  string
 	config string     // the config file
+	ca     string     // the emulator's CA certificate, for ca_file
 	cert   string     // a client certificate file (durableMachine)
 	logs   syncBuffer // every daemon's stderr
 	daemon *exec.Cmd
@@ -65,27 +68,12 @@ func newMachine(t *testing.T, storeBackend string) *machine {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
-	ca := filepath.Join(dir, "ca.pem")
-	os.WriteFile(ca, em.CAPEM(), 0o600)
+	ca := emutest.CAFile(t, em)
 	cfg := filepath.Join(dir, "config.toml")
-	os.WriteFile(cfg, fmt.Appendf(nil, `
-[daemon]
-store = %q
-http = ""
-
-[profiles.user]
-flow = "password"
-client_id = %q
-authority = %q
-ca_file = %q
-
-[profiles.app]
-flow = "client-secret"
-client_id = %q
-authority = %q
-ca_file = %q
-`, storeBackend, entraemu.PublicClientID, em.Authority(), ca, entraemu.ConfidentialClientID, em.Authority(), ca), 0o600)
-	m := &machine{t: t, em: em, sock: filepath.Join(sockDir, "s.sock"), state: filepath.Join(dir, "state"), config: cfg}
+	os.WriteFile(cfg, fmt.Appendf(nil, "[daemon]\nstore = %q\nhttp = \"\"\n\n%s%s", storeBackend,
+		emutest.Profile("user", flow.Password, em.Authority(), ca),
+		emutest.Profile("app", flow.ClientSecret, em.Authority(), ca)), 0o600)
+	m := &machine{t: t, em: em, sock: filepath.Join(sockDir, "s.sock"), state: filepath.Join(dir, "state"), config: cfg, ca: ca}
 	m.env = append(os.Environ(),
 		"TOKEND_CONFIG="+cfg,
 		"TOKEND_SOCKET="+m.sock,

@@ -1,0 +1,60 @@
+// Package emutest writes tokend configuration for tests that sign in at
+// an entraemu emulator: one way to say "a profile of flow F at this
+// emulator", instead of a TOML template per test harness.
+package emutest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/tokend/tokend/entraemu"
+	"github.com/tokend/tokend/internal/flow"
+)
+
+// TB is the part of testing.TB that CAFile uses.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	TempDir() string
+}
+
+// CAFile writes the emulator's CA certificate into a temporary directory
+// of t and returns its path, for a profile's ca_file.
+func CAFile(t TB, em *entraemu.Emulator) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(p, em.CAPEM(), 0o600); err != nil {
+		t.Fatalf("emutest: %v", err)
+	}
+	return p
+}
+
+// Profile is the TOML of profile name signing in with flow f at authority
+// (the emulator's, Emulator.Authority) trusting caFile ("" for none), as
+// the fixture's client of that flow: the confidential client for the app
+// flows with a credential, the public client for the user flows. extra
+// lines (`databricks_host = "…"`, `scopes = […]`) are added as they are.
+func Profile(name string, f flow.Name, authority, caFile string, extra ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[profiles.%s]\nflow = %q\nclient_id = %q\nauthority = %q\n", name, f, ClientID(f), authority)
+	if caFile != "" {
+		fmt.Fprintf(&b, "ca_file = %q\n", caFile)
+	}
+	for _, l := range extra {
+		b.WriteString(l + "\n")
+	}
+	return b.String() + "\n"
+}
+
+// ClientID is the fixture's client for flow f.
+func ClientID(f flow.Name) string {
+	switch f {
+	case flow.ClientSecret, flow.ClientCertificate:
+		return entraemu.ConfidentialClientID
+	case flow.WorkloadIdentity:
+		return entraemu.WorkloadClientID
+	}
+	return entraemu.PublicClientID
+}
