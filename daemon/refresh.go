@@ -17,7 +17,7 @@ import (
 	"github.com/tokend/tokend/internal/idp"
 )
 
-// Freshness rules (DESIGN.md).
+// Freshness rules (docs/contract.md).
 const (
 	minServe        = 2 * time.Minute  // never serve a token with less left
 	minServeHealthy = 10 * time.Minute // under this, serve only while refresh is failing

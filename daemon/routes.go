@@ -35,7 +35,7 @@ func (s *Server) router() http.Handler {
 			r.Post("/reload", s.h(s.handleReload))
 		})
 	})
-	// Compatibility endpoints (DESIGN.md): existing clients, unchanged.
+	// Compatibility endpoints (docs/contract.md): existing clients, unchanged.
 	r.Get(msiPrefix+"token", s.h(s.handleMSIToken))
 	r.HandleFunc(databricksPrefix+"{capability}", s.h(s.handleDatabricks))
 	return r

@@ -1,6 +1,6 @@
 // Package wire holds the wire shapes of the daemon API: the daemon encodes
 // them and client decodes them. JSON field names are part of the contract
-// (docs/api.md).
+// (docs/contract.md).
 package wire
 
 // Token is the answer of GET /v1/token.

@@ -108,7 +108,7 @@ func msalTokens(ctx context.Context) ([]childResult, error) {
 }
 
 // databricksToken is a Databricks metadata-service client written from the
-// protocol in DESIGN.md, as the Databricks SDKs implement it (the SDK is
+// protocol in docs/contract.md, as the Databricks SDKs implement it (the SDK is
 // not reachable here): DATABRICKS_AUTH_TYPE=metadata-service, a URL on
 // localhost or 127.0.0.1 only, the version and host headers, expires_on a
 // JSON number.
