@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tokend/tokend/internal/captable"
+	"github.com/tokend/tokend/internal/cli"
 )
 
 func newCapabilitiesCmd(a *app) *cobra.Command {
@@ -20,10 +21,8 @@ loopback TCP: token env, token exec and token databricks configure hand
 them out, each for one profile and one user, until it expires. They
 survive restarts of tokend (with the keyring and file stores).`,
 		GroupID: groupTools,
-		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return usagef("name a subcommand: list or revoke")
-		},
+		Args:    cli.NoArgs,
+		RunE:    cli.NameACommand,
 	}
 	cmd.AddCommand(newCapabilitiesListCmd(a), newCapabilitiesRevokeCmd(a))
 	return cmd
@@ -35,11 +34,11 @@ func newCapabilitiesListCmd(a *app) *cobra.Command {
 		Short: "List the capabilities: id, profile, kind, owner, expiry, last use, label",
 		Example: `  token capabilities list
   token capabilities list -o json`,
-		Args: noArgs,
+		Args: cli.NoArgs,
 	}
-	out := addOutput(cmd, "table", "json")
+	out := cli.AddOutput(cmd, "table", "json")
 	cmd.RunE = a.run(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-		if err := out.check(); err != nil {
+		if err := out.Check(); err != nil {
 			return err
 		}
 		ctx, cancel := a.bounded(ctx)
@@ -48,8 +47,8 @@ func newCapabilitiesListCmd(a *app) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		if out.json() {
-			return writeJSON(a.stdout, l)
+		if out.JSON() {
+			return cli.WriteJSON(a.stdout, l)
 		}
 		return captable.Write(a.stdout, l, time.Now())
 	})
@@ -63,7 +62,7 @@ func newCapabilitiesRevokeCmd(a *app) *cobra.Command {
 		Example: `  token capabilities revoke 3f2a9c1e`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				return usagef("name the capabilities (ids from `token capabilities list`)")
+				return cli.Usagef("name the capabilities (ids from `token capabilities list`)")
 			}
 			return nil
 		},

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tokend/tokend/internal/cli"
 	"github.com/tokend/tokend/internal/dbxprofile"
 )
 
@@ -23,10 +24,8 @@ The file holds a capability that works only through your own tokend, for the
 profile's Databricks hosts, until it expires (--ttl) or is revoked
 (` + "`token databricks remove`" + `, ` + "`token capabilities revoke`" + `).`,
 		GroupID: groupTools,
-		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return usagef("name a subcommand: configure or remove")
-		},
+		Args:    cli.NoArgs,
+		RunE:    cli.NameACommand,
 	}
 	cmd.AddCommand(newDatabricksConfigureCmd(a), newDatabricksRemoveCmd(a))
 	return cmd
@@ -61,7 +60,7 @@ the profile and revokes its old capability.`,
 			return err
 		}
 		if *ttl < time.Minute {
-			return usagef("--ttl %v: the capability in the file lives at least 1m", *ttl)
+			return cli.Usagef("--ttl %v: the capability in the file lives at least 1m", *ttl)
 		}
 		if err := checkTTL(*ttl); err != nil {
 			return err
@@ -102,7 +101,7 @@ from tokend is removed.`,
 	file := cmd.Flags().String("file", "", "the Databricks config file (default: $DATABRICKS_CONFIG_FILE, else ~/.databrickscfg)")
 	cmd.Args = func(cmd *cobra.Command, args []string) error {
 		if len(args) != 1 {
-			return usagef("name one profile of the file")
+			return cli.Usagef("name one profile of the file")
 		}
 		return nil
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tokend/tokend/client"
 	"github.com/tokend/tokend/client/wire"
+	"github.com/tokend/tokend/internal/cli"
 )
 
 // envTTL is how long the capability of `token env` lives: nothing revokes
@@ -48,7 +49,7 @@ revokes it when the shell goes away (token exec does).`,
 		}
 		q, ok := quoters[*shell]
 		if !ok {
-			return usagef("unknown shell %q (want sh, fish or powershell)", *shell)
+			return cli.Usagef("unknown shell %q (want sh, fish or powershell)", *shell)
 		}
 		if err := checkTTL(*ttl); err != nil {
 			return err
@@ -72,9 +73,9 @@ const maxTTL = 366 * 24 * time.Hour
 func checkTTL(ttl time.Duration) error {
 	switch {
 	case ttl < time.Second:
-		return usagef("--ttl %v: a capability lives at least 1s", ttl)
+		return cli.Usagef("--ttl %v: a capability lives at least 1s", ttl)
 	case ttl > maxTTL:
-		return usagef("--ttl %v: a capability lives at most 8784h (366 days)", ttl)
+		return cli.Usagef("--ttl %v: a capability lives at most 8784h (366 days)", ttl)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tokend/tokend/client"
 	"github.com/tokend/tokend/client/wire"
+	"github.com/tokend/tokend/internal/cli"
 )
 
 // execTTL bounds the capability of `token exec`, which is revoked when the
@@ -35,10 +36,10 @@ with CMD's exit code (127: not found, 126: cannot run). Signals reach CMD.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			at := cmd.ArgsLenAtDash()
 			if at < 0 || at == len(args) {
-				return usagef("give the command after --: token exec PROFILE -- CMD [ARGS...]")
+				return cli.Usagef("give the command after --: token exec PROFILE -- CMD [ARGS...]")
 			}
 			if at > 1 {
-				return usagef("unexpected argument %q", args[1])
+				return cli.Usagef("unexpected argument %q", args[1])
 			}
 			return nil
 		},

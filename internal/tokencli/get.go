@@ -10,6 +10,7 @@ import (
 
 	"github.com/tokend/tokend/client"
 	"github.com/tokend/tokend/client/wire"
+	"github.com/tokend/tokend/internal/cli"
 	"github.com/tokend/tokend/internal/config"
 )
 
@@ -36,27 +37,27 @@ Bearer …), json (the daemon's answer), az (the shape of
 	scopes := f.StringArray("scope", nil, "a `SCOPE` to ask for, e.g. https://storage.azure.com/.default (repeatable; default: the profile's)")
 	resource := f.String("resource", "", "a `RESOURCE` to ask for (v1 style), e.g. https://management.core.windows.net/")
 	adminHeaders := f.Bool("databricks-admin-headers", false, "print the three headers of a service principal acting as Azure Databricks workspace admin")
-	out := addOutput(cmd, "raw", "json", "header", "az", "databricks")
+	out := cli.AddOutput(cmd, "raw", "json", "header", "az", "databricks")
 	cmd.RunE = a.run(func(ctx context.Context, cmd *cobra.Command, args []string) error {
 		profile, err := a.profileArg(args, false)
 		if err != nil {
 			return err
 		}
 		if len(*scopes) > 0 && *resource != "" {
-			return usagef("give --scope or --resource, not both")
+			return cli.Usagef("give --scope or --resource, not both")
 		}
 		ctx, cancel := a.bounded(ctx)
 		defer cancel()
 		if *adminHeaders {
 			if len(*scopes) > 0 || *resource != "" || cmd.Flags().Changed("output") {
-				return usagef("--databricks-admin-headers takes no --scope, --resource or -o: it prints three header lines")
+				return cli.Usagef("--databricks-admin-headers takes no --scope, --resource or -o: it prints three header lines")
 			}
 			return writeAdminHeaders(ctx, a, profile)
 		}
-		if err := out.check(); err != nil {
+		if err := out.Check(); err != nil {
 			return err
 		}
-		return a.get(ctx, client.TokenRequest{Profile: profile, Scopes: *scopes, Resource: *resource}, out.value)
+		return a.get(ctx, client.TokenRequest{Profile: profile, Scopes: *scopes, Resource: *resource}, out.Value())
 	})
 	return cmd
 }
@@ -80,10 +81,10 @@ var tokenWriters = map[string]func(io.Writer, *wire.Token) error{
 		_, err := fmt.Fprintf(w, "Authorization: Bearer %s\n", t.AccessToken)
 		return err
 	},
-	"json": func(w io.Writer, t *wire.Token) error { return writeJSON(w, t) },
+	"json": func(w io.Writer, t *wire.Token) error { return cli.WriteJSON(w, t) },
 	// The shape of `az account get-access-token -o json`.
 	"az": func(w io.Writer, t *wire.Token) error {
-		return writeJSON(w, struct {
+		return cli.WriteJSON(w, struct {
 			AccessToken string `json:"accessToken"`
 			ExpiresOn   string `json:"expiresOn"`
 			ExpiresOnTS int64  `json:"expires_on"`
@@ -93,7 +94,7 @@ var tokenWriters = map[string]func(io.Writer, *wire.Token) error{
 	},
 	// The shape of `databricks auth token`.
 	"databricks": func(w io.Writer, t *wire.Token) error {
-		return writeJSON(w, struct {
+		return cli.WriteJSON(w, struct {
 			AccessToken string `json:"access_token"`
 			TokenType   string `json:"token_type"`
 			Expiry      string `json:"expiry"`

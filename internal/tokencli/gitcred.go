@@ -17,6 +17,7 @@ import (
 
 	"github.com/tokend/tokend/client"
 	"github.com/tokend/tokend/client/wire"
+	"github.com/tokend/tokend/internal/cli"
 )
 
 // azureDevOpsScope is the scope of Azure DevOps (Azure Repos).
@@ -58,7 +59,7 @@ answer, so that git asks its other helpers.`,
 		ValidArgs: []string{"get", "store", "erase"},
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
-				return usagef("want one operation: get, store or erase")
+				return cli.Usagef("want one operation: get, store or erase")
 			}
 			return nil
 		},

@@ -7,67 +7,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
+	"github.com/tokend/tokend/internal/cli/clitest"
 )
-
-// commandPaths is every command of the tree, as argument lists, help and
-// completion included.
-func commandPaths(root *cobra.Command) [][]string {
-	root.InitDefaultHelpCmd()
-	root.InitDefaultCompletionCmd()
-	var out [][]string
-	var walk func(c *cobra.Command, path []string)
-	walk = func(c *cobra.Command, path []string) {
-		out = append(out, path)
-		for _, sub := range c.Commands() {
-			walk(sub, append(append([]string{}, path...), sub.Name()))
-		}
-	}
-	walk(root, nil)
-	return out
-}
 
 // TestHelpEverywhere: -h and --help on every command print that command's
 // help on stdout, each of its flags described, and exit 0.
 func TestHelpEverywhere(t *testing.T) {
-	a := &app{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard}
-	root := newRoot(a)
-	paths := commandPaths(root)
-	if len(paths) < 15 {
-		t.Fatalf("only %d commands: %q", len(paths), paths)
-	}
-	for _, path := range paths {
-		cmd, _, err := root.Find(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, h := range []string{"-h", "--help"} {
-			t.Run(strings.Join(append(path, h), " "), func(t *testing.T) {
-				var stdout, stderr bytes.Buffer
-				code := Run(context.Background(), append(append([]string{}, path...), h), strings.NewReader(""), &stdout, &stderr)
-				out := stdout.String()
-				use := cmd.UseLine()
-				if !cmd.Runnable() {
-					use = cmd.CommandPath() + " [command]"
-				}
-				if code != 0 || stderr.Len() != 0 || !strings.Contains(out, "Usage:\n  "+use) {
-					t.Fatalf("exit %d, stderr %q, stdout:\n%s", code, stderr.String(), out)
-				}
-				check := func(f *pflag.Flag) {
-					if f.Hidden {
-						return
-					}
-					_, usage := pflag.UnquoteUsage(f)
-					if !strings.Contains(out, "--"+f.Name) || !strings.Contains(out, usage) {
-						t.Errorf("help lacks --%s and %q", f.Name, usage)
-					}
-				}
-				cmd.LocalFlags().VisitAll(check)
-				cmd.InheritedFlags().VisitAll(check)
-			})
-		}
-	}
+	root := newRoot(&app{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard})
+	clitest.CheckHelp(t, root, 15, func(args []string, stdout, stderr *bytes.Buffer) int {
+		return Run(context.Background(), args, strings.NewReader(""), stdout, stderr)
+	})
 }
 
 // TestHelpCommand: `token help CMD` is CMD's help too.

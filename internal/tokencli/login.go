@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tokend/tokend/client/wire"
+	"github.com/tokend/tokend/internal/cli"
 	"github.com/tokend/tokend/internal/flow"
 )
 
@@ -43,9 +44,9 @@ another way for one sign-in among those the profile allows: any user flow
 		ValidArgsFunction: a.completeProfileArg,
 	}
 	m := addMethodFlags(cmd)
-	out := addOutput(cmd, "text", "json")
+	out := cli.AddOutput(cmd, "text", "json")
 	cmd.RunE = a.run(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-		if err := out.check(); err != nil {
+		if err := out.Check(); err != nil {
 			return err
 		}
 		profile, err := a.profileArg(args, true)
@@ -68,8 +69,8 @@ another way for one sign-in among those the profile allows: any user flow
 		if err != nil {
 			return err
 		}
-		if out.json() {
-			return writeJSON(a.stdout, r)
+		if out.JSON() {
+			return cli.WriteJSON(a.stdout, r)
 		}
 		return nil
 	})
@@ -113,7 +114,7 @@ func addMethodFlags(cmd *cobra.Command) *methodFlags {
 // (then the profile's own flow signs it in).
 func (m *methodFlags) chosen() (method flow.Flow, explicit bool, err error) {
 	if m.password != "" {
-		return flow.Flow{}, false, usagef("refusing a password on the command line (ps and shell history would show it): pipe it to --password-stdin")
+		return flow.Flow{}, false, cli.Usagef("refusing a password on the command line (ps and shell history would show it): pipe it to --password-stdin")
 	}
 	if m.noBrowser {
 		*m.picks[flow.Browser] = true
@@ -130,10 +131,10 @@ func (m *methodFlags) chosen() (method flow.Flow, explicit bool, err error) {
 	case 1:
 		method = flow.Get(picked[0])
 	default:
-		return flow.Flow{}, false, usagef("choose one way to sign in")
+		return flow.Flow{}, false, cli.Usagef("choose one way to sign in")
 	}
 	if m.username != "" && method.Name != flow.Password && method.Name != flow.Browser {
-		return flow.Flow{}, false, usagef("--username goes with --password-stdin (or --browser, to preselect the account)")
+		return flow.Flow{}, false, cli.Usagef("--username goes with --password-stdin (or --browser, to preselect the account)")
 	}
 	return method, true, nil
 }
@@ -145,19 +146,19 @@ func (m *methodFlags) request(a *app, profile string, method flow.Flow, explicit
 	req := wire.LoginRequest{Profile: profile, Flow: string(method.Name), Username: m.username,
 		TimeoutSeconds: int64((a.timeout + time.Second - 1) / time.Second)}
 	if m.username != "" && method.Name != flow.Password && method.Name != flow.Browser {
-		return req, usagef("--username goes with --password-stdin (or --browser, to preselect the account); profile %s signs in with %s", profile, method.Name)
+		return req, cli.Usagef("--username goes with --password-stdin (or --browser, to preselect the account); profile %s signs in with %s", profile, method.Name)
 	}
 	if what := method.Input.Stdin(); what != "" && method.Input != flow.CertificateFile && !explicit && isTerminalReader(a.stdin) {
-		return req, usagef("profile %s signs in with a %s, read from stdin: pipe it (printf %%s \"$SECRET\" | %s)", profile, what, method.LoginCommand(profile))
+		return req, cli.Usagef("profile %s signs in with a %s, read from stdin: pipe it (printf %%s \"$SECRET\" | %s)", profile, what, method.LoginCommand(profile))
 	}
 	var err error
 	switch method.Input {
 	case flow.UsernamePassword:
 		if m.username == "" && explicit {
-			return req, usagef("--password-stdin needs --username")
+			return req, cli.Usagef("--password-stdin needs --username")
 		}
 		if m.username == "" {
-			return req, usagef("profile %s signs in with a password: give --username USER, and the password on stdin", profile)
+			return req, cli.Usagef("profile %s signs in with a password: give --username USER, and the password on stdin", profile)
 		}
 		req.Password, err = readSecret(a.stdin, "password")
 	case flow.RefreshTokenStdin:
@@ -166,7 +167,7 @@ func (m *methodFlags) request(a *app, profile string, method flow.Flow, explicit
 		req.ClientSecret, err = readSecret(a.stdin, "client secret")
 	case flow.CertificateFile:
 		if m.certificate == "" {
-			return req, usagef("profile %s signs in with a certificate: name its file, `token login %s --certificate FILE`", profile, profile)
+			return req, cli.Usagef("profile %s signs in with a certificate: name its file, `token login %s --certificate FILE`", profile, profile)
 		}
 		req.Certificate, req.CertificatePassword, err = readCertificateFile(m.certificate, a.stdin)
 	}
@@ -370,7 +371,7 @@ func readCertificateFile(path string, stdin io.Reader) (cert, password string, e
 			what = "private key"
 		}
 		if isTerminalReader(stdin) {
-			return "", "", usagef("%s is protected by a password, read from stdin: pipe it (printf %%s \"$PW\" | token login … --certificate %s), or </dev/null for a %s without one", path, path, what)
+			return "", "", cli.Usagef("%s is protected by a password, read from stdin: pipe it (printf %%s \"$PW\" | token login … --certificate %s), or </dev/null for a %s without one", path, path, what)
 		}
 		b, err := io.ReadAll(io.LimitReader(stdin, 64<<10))
 		if err != nil {
@@ -398,7 +399,7 @@ func readSecret(r io.Reader, what string) (string, error) {
 	}
 	s := strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r")
 	if s == "" {
-		return "", usagef("no %s on stdin", what)
+		return "", cli.Usagef("no %s on stdin", what)
 	}
 	return s, nil
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/tokend/tokend/internal/cli"
 )
 
 func newReloadCmd(a *app) *cobra.Command {
@@ -19,11 +20,11 @@ removed ones stop being served, new ones are fetched at once. A config that
 does not load changes nothing, and the error names the file and line.
 Daemon settings (socket, http, store) need a restart.`,
 		GroupID: groupSignIn,
-		Args:    noArgs,
+		Args:    cli.NoArgs,
 	}
-	out := addOutput(cmd, "text", "json")
+	out := cli.AddOutput(cmd, "text", "json")
 	cmd.RunE = a.run(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-		if err := out.check(); err != nil {
+		if err := out.Check(); err != nil {
 			return err
 		}
 		ctx, cancel := a.bounded(ctx)
@@ -32,8 +33,8 @@ Daemon settings (socket, http, store) need a restart.`,
 		if err != nil {
 			return err
 		}
-		if out.json() {
-			return writeJSON(a.stdout, r)
+		if out.JSON() {
+			return cli.WriteJSON(a.stdout, r)
 		}
 		fmt.Fprintf(a.stderr, "reloaded %s", r.Config)
 		for _, part := range []struct {

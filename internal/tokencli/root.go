@@ -33,6 +33,7 @@ import (
 
 	"github.com/tokend/tokend/client"
 	"github.com/tokend/tokend/client/wire"
+	"github.com/tokend/tokend/internal/cli"
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/quote"
 	"github.com/tokend/tokend/internal/version"
@@ -165,11 +166,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root := newRoot(a)
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
-	if err != nil && !a.ran {
-		var ue usageError
-		if !errors.As(err, &ue) {
-			err = usageError{err}
-		}
+	if err != nil && !a.ran && !cli.IsUsage(err) {
+		err = cli.Usage(err)
 	}
 	code, msg := exitCode(ctx, err)
 	if msg != "" {
@@ -210,32 +208,15 @@ found, 126: cannot run).`,
 		Version:       version.String(),
 		SilenceErrors: true,
 		SilenceUsage:  true,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return nil
-			}
-			hint := ""
-			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
-				hint = fmt.Sprintf(" (did you mean %s?)", strings.Join(s, ", "))
-			}
-			return usagef("unknown command %q%s", args[0], hint)
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var names []string
-			for _, c := range cmd.Commands() {
-				if c.IsAvailableCommand() {
-					names = append(names, c.Name())
-				}
-			}
-			return usagef("name a command: %s", strings.Join(names, ", "))
-		},
+		Args:          cli.RootArgs,
+		RunE:          cli.NameACommand,
 	}
 	root.SetVersionTemplate("token {{.Version}}\n")
 	root.SuggestionsMinimumDistance = 2
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.Usage(err) })
 	root.AddGroup(
 		&cobra.Group{ID: groupTokens, Title: "Tokens:"},
 		&cobra.Group{ID: groupSignIn, Title: "Profiles and sign-in:"},
@@ -252,7 +233,7 @@ found, 126: cannot run).`,
 
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
 		if a.timeout < 0 {
-			return usagef("--timeout must not be negative")
+			return cli.Usagef("--timeout must not be negative")
 		}
 		a.ran = true
 		return nil
@@ -297,11 +278,6 @@ func (a *app) bounded(ctx context.Context) (context.Context, context.CancelFunc)
 	return context.WithTimeout(ctx, d)
 }
 
-// usageError is a command line that does not fit: exit 2.
-type usageError struct{ error }
-
-func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
-
 // exitCode maps an error to the documented exit code and a one-line message
 // that says what to do next. ctx is the command's: a signal that
 // cancelled it gives the signal's code.
@@ -309,13 +285,12 @@ func exitCode(ctx context.Context, err error) (int, string) {
 	if err == nil {
 		return exitOK, ""
 	}
-	var ue usageError
 	var ce *client.Error
 	var ew exitWith
 	var na *client.NotAnsweringError
 	var sig signalError
 	switch {
-	case errors.As(err, &ue):
+	case cli.IsUsage(err):
 		return exitUsage, err.Error()
 	case errors.As(err, &ew): // token exec: the child's code
 		if ew.err == nil {
@@ -362,9 +337,9 @@ func (a *app) run(fn func(ctx context.Context, cmd *cobra.Command, args []string
 func (a *app) profileArg(pos []string, required bool) (string, error) {
 	switch {
 	case len(pos) > 1:
-		return "", usagef("unexpected argument %q", pos[1])
+		return "", cli.Usagef("unexpected argument %q", pos[1])
 	case len(pos) == 1 && a.profile != "" && pos[0] != a.profile:
-		return "", usagef("profile given twice (%q and %q)", pos[0], a.profile)
+		return "", cli.Usagef("profile given twice (%q and %q)", pos[0], a.profile)
 	case len(pos) == 1:
 		return pos[0], nil
 	case a.profile != "":
@@ -372,7 +347,7 @@ func (a *app) profileArg(pos []string, required bool) (string, error) {
 	case os.Getenv("TOKEND_PROFILE") != "":
 		return os.Getenv("TOKEND_PROFILE"), nil
 	case required:
-		return "", usagef("name a profile")
+		return "", cli.Usagef("name a profile")
 	}
 	return "", nil
 }

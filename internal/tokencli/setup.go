@@ -22,6 +22,7 @@ import (
 
 	"github.com/tokend/tokend/client"
 	"github.com/tokend/tokend/client/wire"
+	"github.com/tokend/tokend/internal/cli"
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/flow"
 )
@@ -49,10 +50,10 @@ tenant your Azure Databricks workspace signs in with (learned from
 		GroupID: groupSignIn,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
-				return usagef("name the profile: token setup NAME --databricks-host URL")
+				return cli.Usagef("name the profile: token setup NAME --databricks-host URL")
 			}
 			if !setupName().MatchString(args[0]) {
-				return usagef("profile name %q: use letters, digits, - and _ (at most 64, starting with a letter or digit)", args[0])
+				return cli.Usagef("profile name %q: use letters, digits, - and _ (at most 64, starting with a letter or digit)", args[0])
 			}
 			return nil
 		},
@@ -74,9 +75,9 @@ tenant your Azure Databricks workspace signs in with (learned from
 	cmd.MarkFlagFilename("ca-file")
 	cmd.MarkFlagFilename("config", "toml")
 	m := addMethodFlags(cmd)
-	out := addOutput(cmd, "text", "json")
+	out := cli.AddOutput(cmd, "text", "json")
 	cmd.RunE = a.run(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-		if err := out.check(); err != nil {
+		if err := out.Check(); err != nil {
 			return err
 		}
 		method, explicit, err := m.chosen()
@@ -87,11 +88,11 @@ tenant your Azure Databricks workspace signs in with (learned from
 			method = flow.Get(flow.Browser)
 		}
 		if method.Input == flow.NoInput {
-			return usagef("setup signs in with a flag's method; write a %s profile into the config yourself", method.Name)
+			return cli.Usagef("setup signs in with a flag's method; write a %s profile into the config yourself", method.Name)
 		}
 		r, err := a.setup(ctx, args[0], method, m, &s)
-		if r != nil && out.json() {
-			if werr := writeJSON(a.stdout, r); err == nil {
+		if r != nil && out.JSON() {
+			if werr := cli.WriteJSON(a.stdout, r); err == nil {
 				err = werr
 			}
 		}
@@ -143,7 +144,7 @@ func (a *app) setup(ctx context.Context, name string, method flow.Flow, m *metho
 
 	// 1. The profile, in the file.
 	if s.store != "" && !slices.Contains(config.Stores, s.store) {
-		return nil, usagef("--store %q: want one of %s", s.store, strings.Join(config.Stores, ", "))
+		return nil, cli.Usagef("--store %q: want one of %s", s.store, strings.Join(config.Stores, ", "))
 	}
 	written, err := writeProfile(path, name, profileTOML(name, method, s), s.store)
 	if err != nil {

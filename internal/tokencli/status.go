@@ -14,6 +14,7 @@ import (
 
 	"github.com/tokend/tokend/client"
 	"github.com/tokend/tokend/client/wire"
+	"github.com/tokend/tokend/internal/cli"
 )
 
 func newStatusCmd(a *app) *cobra.Command {
@@ -33,9 +34,9 @@ usable: 4 when it needs a sign-in (the message says how), 0 otherwise.`,
 		Args:              profileArgs,
 		ValidArgsFunction: a.completeProfileArg,
 	}
-	out := addOutput(cmd, "table", "json")
+	out := cli.AddOutput(cmd, "table", "json")
 	cmd.RunE = a.run(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-		if err := out.check(); err != nil {
+		if err := out.Check(); err != nil {
 			return err
 		}
 		ctx, cancel := a.bounded(ctx)
@@ -53,8 +54,8 @@ usable: 4 when it needs a sign-in (the message says how), 0 otherwise.`,
 			one = &st.Profiles[i]
 			st.Profiles = st.Profiles[i : i+1]
 		}
-		if out.json() {
-			err = writeJSON(a.stdout, st)
+		if out.JSON() {
+			err = cli.WriteJSON(a.stdout, st)
 		} else {
 			err = writeStatusTable(a.stdout, st, time.Now())
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tokend/tokend/client"
 	"github.com/tokend/tokend/client/wire"
+	"github.com/tokend/tokend/internal/cli"
 )
 
 func newWatchCmd(a *app) *cobra.Command {
@@ -25,9 +26,9 @@ each), then follows the daemon; never a token. Ctrl-C ends it (exit 130).`,
 		Args:              profileArgs,
 		ValidArgsFunction: a.completeProfileArg,
 	}
-	out := addOutput(cmd, "json")
+	out := cli.AddOutput(cmd, "json")
 	cmd.RunE = a.run(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-		if err := out.check(); err != nil {
+		if err := out.Check(); err != nil {
 			return err
 		}
 		profile, err := a.profileArg(args, false)
@@ -35,7 +36,7 @@ each), then follows the daemon; never a token. Ctrl-C ends it (exit 130).`,
 			return err
 		}
 		if a.timeout != 0 {
-			return usagef("it runs until interrupted, so --timeout does not apply (it checks that tokend still answers)")
+			return cli.Usagef("it runs until interrupted, so --timeout does not apply (it checks that tokend still answers)")
 		}
 		what := "every profile"
 		if profile != "" {

@@ -3,9 +3,12 @@ package tokendcli
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tokend/tokend/internal/cli"
 	"github.com/tokend/tokend/internal/config"
 )
 
@@ -13,10 +16,8 @@ func newConfigCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "config",
 		Short: "Check the config file",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return usagef("name a subcommand: %s", joinNames(available(cmd)))
-		},
+		Args:  cli.NoArgs,
+		RunE:  cli.NameACommand,
 	}
 	cmd.AddCommand(newConfigCheckCmd(a))
 	return cmd
@@ -36,18 +37,18 @@ The keys are those of configs/config.example.toml in tokend's repository;
 ` + "`token setup NAME --databricks-host URL`" + ` adds a profile for you.`,
 		Example: `  tokend config check
   tokend config check ~/work/tokend.toml -o json`,
-		Args: maxArgs(1),
+		Args: cli.MaxArgs(1),
 	}
-	out := addOutput(cmd, "text", "json")
+	out := cli.AddOutput(cmd, "text", "json")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := out.check(); err != nil {
+		if err := out.Check(); err != nil {
 			return err
 		}
 		path := config.Path("")
 		if len(args) == 1 {
 			path = args[0]
 		}
-		return configCheck(path, out.json(), a.stdout)
+		return configCheck(path, out.JSON(), a.stdout)
 	}
 	return cmd
 }
@@ -62,12 +63,8 @@ func configCheck(path string, asJSON bool, stdout io.Writer) error {
 		return err
 	}
 	if asJSON {
-		names := make([]string, 0, len(cfg.Profiles))
-		for n := range cfg.Profiles {
-			names = append(names, n)
-		}
-		sortStrings(names)
-		return writeJSON(stdout, struct {
+		names := slices.Sorted(maps.Keys(cfg.Profiles))
+		return cli.WriteJSON(stdout, struct {
 			Path           string   `json:"path"`
 			OK             bool     `json:"ok"`
 			DefaultProfile string   `json:"default_profile,omitempty"`

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tokend/tokend/client"
 	"github.com/tokend/tokend/client/wire"
+	"github.com/tokend/tokend/internal/cli"
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/entra"
 	"github.com/tokend/tokend/internal/flow"
@@ -33,20 +34,20 @@ never the token) and, for a profile with databricks_host, whether the
 workspace accepts it (its SCIM Me endpoint). Exit 1 if a check fails.`,
 		Example: `  tokend doctor dbx
   tokend doctor dbx -o json | jq '.checks[] | select(.ok | not)'`,
-		Args: maxArgs(1),
+		Args: cli.MaxArgs(1),
 	}
 	cfgFlag := cmd.Flags().String("config", "", "the config `FILE` (default: $TOKEND_CONFIG, else <user config dir>/tokend/config.toml)")
 	cmd.MarkFlagFilename("config", "toml")
-	out := addOutput(cmd, "text", "json")
+	out := cli.AddOutput(cmd, "text", "json")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := out.check(); err != nil {
+		if err := out.Check(); err != nil {
 			return err
 		}
 		var name string
 		if len(args) == 1 {
 			name = args[0]
 		}
-		return doctor(cmd.Context(), *cfgFlag, name, out.json(), a.stdout)
+		return doctor(cmd.Context(), *cfgFlag, name, out.JSON(), a.stdout)
 	}
 	return cmd
 }
@@ -62,7 +63,7 @@ func doctor(ctx context.Context, cfgFlag, name string, asJSON bool, stdout io.Wr
 	}
 	ok := d.run(ctx, config.Path(cfgFlag), name)
 	if asJSON {
-		if err := writeJSON(stdout, struct {
+		if err := cli.WriteJSON(stdout, struct {
 			OK     bool          `json:"ok"`
 			Checks []doctorCheck `json:"checks"`
 		}{ok, d.checks}); err != nil {

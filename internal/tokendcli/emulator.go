@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tokend/tokend/entraemu"
+	"github.com/tokend/tokend/internal/cli"
 	"github.com/tokend/tokend/internal/config"
 )
 
@@ -26,17 +27,17 @@ as JSON), and runs until interrupted. It shows a sign-in page at its
 authorize endpoint; its test controls are under /_emulator/ (see the
 entraemu package documentation).`,
 		Example: `  tokend emulator --addr 127.0.0.1:0 --dir /tmp/emu`,
-		Args:    noArgs,
+		Args:    cli.NoArgs,
 	}
 	addr := cmd.Flags().String("addr", "127.0.0.1:8443", "listen address (loopback; port 0: any free one)")
 	dir := cmd.Flags().String("dir", "", "`DIR` for ca.pem, client.pem and fixture.json (default: <state dir>/emulator)")
 	cmd.MarkFlagDirname("dir")
-	out := addOutput(cmd, "text", "json")
+	out := cli.AddOutput(cmd, "text", "json")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := out.check(); err != nil {
+		if err := out.Check(); err != nil {
 			return err
 		}
-		return runEmulator(cmd.Context(), *addr, *dir, out.json(), a.stdout, a.stderr)
+		return runEmulator(cmd.Context(), *addr, *dir, out.JSON(), a.stdout, a.stderr)
 	}
 	return cmd
 }
@@ -44,7 +45,7 @@ entraemu package documentation).`,
 func runEmulator(ctx context.Context, addrFlag, dirFlag string, asJSON bool, stdout, stderr io.Writer) error {
 	addr, dir := &addrFlag, &dirFlag
 	if err := config.CheckLoopback(*addr); err != nil {
-		return usagef("--addr: %v", err)
+		return cli.Usagef("--addr: %v", err)
 	}
 	if *dir == "" {
 		sd, err := config.StateDir()

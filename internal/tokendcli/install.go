@@ -19,6 +19,7 @@ import (
 
 	"github.com/tokend/tokend/client"
 	"github.com/tokend/tokend/configs"
+	"github.com/tokend/tokend/internal/cli"
 )
 
 // service describes the user service of this platform.
@@ -118,7 +119,7 @@ A tokend of yours that runs outside the service (` + "`token setup`" + ` starts 
 in the background) is stopped first: the service takes its socket.`,
 		Example: `  tokend install
   tokend install --print            # show the unit, change nothing`,
-		Args: noArgs,
+		Args: cli.NoArgs,
 	}
 	cfgFlag := cmd.Flags().String("config", "", "a config `FILE` the service passes to `tokend serve`")
 	print := cmd.Flags().Bool("print", false, "print the service file instead of installing it")
@@ -217,7 +218,7 @@ func newUninstallCmd(a *app) *cobra.Command {
 		Long: `Stop the user service that ` + "`tokend install`" + ` set up and remove its file.
 Where it cannot be stopped, the file stays (so that the service manager
 still knows what runs), and the message says how to stop it by hand.`,
-		Args: noArgs,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return uninstall(a.stderr) },
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 
+	"github.com/tokend/tokend/internal/cli"
 	"github.com/tokend/tokend/internal/redact"
 )
 
@@ -38,7 +39,7 @@ func logFields() []string {
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
+		return nil, cli.Usagef("--log-level %q: want debug, info, warn or error", level)
 	}
 	opts := &slog.HandlerOptions{Level: lv}
 	var h slog.Handler
@@ -48,7 +49,7 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	case "json":
 		h = slog.NewJSONHandler(w, opts)
 	default:
-		return nil, usagef("--log-format %q: want text or json", format)
+		return nil, cli.Usagef("--log-format %q: want text or json", format)
 	}
 	return slog.New(redact.NewHandler(h, logFields()...)), nil
 }

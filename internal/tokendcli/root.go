@@ -16,18 +16,15 @@ package tokendcli
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"slices"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tokend/tokend/internal/cli"
 	"github.com/tokend/tokend/internal/quote"
 	"github.com/tokend/tokend/internal/version"
 )
@@ -69,12 +66,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	var ue usageError
-	if !errors.As(err, &ue) && !a.ran {
-		ue, err = usageError{err}, usageError{err}
+	if !cli.IsUsage(err) && !a.ran {
+		err = cli.Usage(err)
 	}
 	fmt.Fprintf(stderr, "tokend: %s\n", quote.Line(err.Error()))
-	if errors.As(err, &ue) {
+	if cli.IsUsage(err) {
 		if cmd == nil {
 			cmd = root
 		}
@@ -109,25 +105,14 @@ daemon.http), TOKEND_STATE_DIR (state directory), TOKEND_STORE_PASSPHRASE
 		Version:       version.String(),
 		SilenceErrors: true,
 		SilenceUsage:  true,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return nil
-			}
-			hint := ""
-			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
-				hint = fmt.Sprintf(" (did you mean %s?)", strings.Join(s, ", "))
-			}
-			return usagef("unknown command %q%s", args[0], hint)
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return usagef("name a command: %s", strings.Join(available(cmd), ", "))
-		},
+		Args:          cli.RootArgs,
+		RunE:          cli.NameACommand,
 	}
 	root.SetVersionTemplate("tokend {{.Version}}\n")
 	root.SuggestionsMinimumDistance = 2
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.Usage(err) })
 	root.PersistentPreRun = func(*cobra.Command, []string) { a.ran = true }
 	for _, c := range commands(a) {
 		root.AddCommand(c)
@@ -135,93 +120,18 @@ daemon.http), TOKEND_STATE_DIR (state directory), TOKEND_STORE_PASSPHRASE
 	return root
 }
 
-func joinNames(names []string) string { return strings.Join(names, ", ") }
-
-func sortStrings(s []string) { slices.Sort(s) }
-
-func available(cmd *cobra.Command) []string {
-	var names []string
-	for _, c := range cmd.Commands() {
-		if c.IsAvailableCommand() {
-			names = append(names, c.Name())
-		}
-	}
-	return names
-}
-
-// usageError is a command line that does not fit: exit 2.
-type usageError struct{ error }
-
-func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
-
-// noArgs takes no positional arguments.
-func noArgs(cmd *cobra.Command, args []string) error {
-	if len(args) > 0 {
-		return usagef("unexpected argument %q", args[0])
-	}
-	return nil
-}
-
-// maxArgs takes at most n positional arguments.
-func maxArgs(n int) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if len(args) > n {
-			return usagef("unexpected argument %q", args[n])
-		}
-		return nil
-	}
-}
-
-// output is an -o/--output flag and the formats it allows.
-type output struct {
-	value   string
-	allowed []string
-}
-
-// addOutput gives cmd -o/--output with the formats allowed, the first
-// the default.
-func addOutput(cmd *cobra.Command, allowed ...string) *output {
-	o := &output{allowed: allowed}
-	cmd.Flags().StringVarP(&o.value, "output", "o", allowed[0], "output format: "+strings.Join(allowed, ", "))
-	cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(allowed, cobra.ShellCompDirectiveNoFileComp))
-	return o
-}
-
-// check refuses a format the command does not have.
-func (o *output) check() error {
-	if !slices.Contains(o.allowed, o.value) {
-		return usagef("unknown output %q (want %s)", o.value, strings.Join(o.allowed, ", "))
-	}
-	return nil
-}
-
-func (o *output) json() bool { return o.value == "json" }
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
 func newVersionCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print tokend's version (the same as token's of the same build)",
-		Args:  noArgs,
+		Args:  cli.NoArgs,
 	}
-	out := addOutput(cmd, "text", "json")
+	out := cli.AddOutput(cmd, "text", "json")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := out.check(); err != nil {
+		if err := out.Check(); err != nil {
 			return err
 		}
-		if out.json() {
-			return writeJSON(a.stdout, struct {
-				Name    string `json:"name"`
-				Version string `json:"version"`
-			}{"tokend", version.String()})
-		}
-		_, err := fmt.Fprintln(a.stdout, "tokend", version.String())
-		return err
+		return cli.PrintVersion(a.stdout, "tokend", out.JSON())
 	}
 	return cmd
 }

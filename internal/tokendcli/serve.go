@@ -20,6 +20,7 @@ import (
 
 	"github.com/tokend/tokend/daemon"
 	"github.com/tokend/tokend/entraemu"
+	"github.com/tokend/tokend/internal/cli"
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/entra"
 	"github.com/tokend/tokend/internal/idp"
@@ -51,7 +52,7 @@ file next to them, or derived from $TOKEND_STORE_PASSPHRASE), memory
 (nothing kept).`,
 		Example: `  tokend serve --emulator
   tokend serve --config ~/tokend.toml --log-format json --log-level debug`,
-		Args: noArgs,
+		Args: cli.NoArgs,
 	}
 	f := cmd.Flags()
 	cfgFlag := f.String("config", "", "the config `FILE` (default: $TOKEND_CONFIG, else <user config dir>/tokend/config.toml)")
