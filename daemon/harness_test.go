@@ -135,16 +135,9 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	h := &harness{t: t, clk: clock.NewFake(t0), store: &lockableStore{Memory: store.NewMemory()}}
 	// The tests' own APIs are registered, as the emulator (like Entra)
 	// refuses resources it does not know.
-	em, err := entraemu.New(entraemu.Config{Clock: h.clk, Seed: 7, Resources: []entraemu.Resource{
+	em := entraemu.NewTest(t, entraemu.Config{Clock: h.clk, Seed: 7, Resources: []entraemu.Resource{
 		{Name: "daemon test APIs", IdentifierURIs: []string{"api://audit", "api://msi", "api://other", "api://two", "api://127.0.0.1", "api://127.0.0.2"}},
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := em.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { em.Close() })
 	h.em = em
 
 	dir, err := os.MkdirTemp("", "tkd")

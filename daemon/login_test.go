@@ -72,14 +72,7 @@ func newLoginHarness(t *testing.T) *loginHarness {
 	t.Helper()
 	// The tests play the browser with an HTTP client: /authorize signs in
 	// at once instead of showing its page.
-	em, err := entraemu.New(entraemu.Config{InstantSignIn: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := em.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { em.Close() })
+	em := entraemu.NewTest(t, entraemu.Config{InstantSignIn: true})
 	var profiles strings.Builder
 	for name, f := range map[string]flow.Name{"web": flow.Browser, "dev": flow.DeviceCode, "imp": flow.RefreshToken, "user": flow.Password, "slow": flow.Browser} {
 		profiles.WriteString(emutest.Profile(name, f, em.Authority(), ""))

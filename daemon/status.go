@@ -100,14 +100,15 @@ func (p *profile) status(now time.Time) wire.ProfileStatus {
 			mainRefused, _ = sl.refusal()
 		}
 	}
+	unsaved := p.src.Unsaved()
 	switch {
 	case p.loginNeeded != nil:
 		st.State = wire.StateLoginRequired
 		st.Fix = loginHint(p.cfg)
-	case p.src.Unsaved() != nil:
+	case unsaved != nil:
 		st.State = wire.StateUnsaved
-		st.LastError = p.src.Unsaved().Error()
-		st.Fix = "tokens are still served and tokend keeps retrying the save; until it succeeds, stopping tokend loses this sign-in, so make the store writable (see the error)"
+		st.LastError = unsaved.Error()
+		st.Fix = "tokens are still served and tokend keeps retrying the save: make the store writable (see the error) before tokend stops, or its next start has only the older stored sign-in"
 	case mainRefused != nil:
 		st.State, st.LastError, st.Fix = wire.StateError, mainRefused.desc, "fix the scopes of profiles."+p.cfg.Name+" in the config"
 	case busy:

@@ -190,11 +190,7 @@ func (p *pki) makeServerCert(extra ...net.IP) error {
 // makeSigningKey makes the token signing key and a self-signed certificate
 // for it (the JWKS x5c); kid is the certificate's x5t, as in Entra.
 func (p *pki) makeSigningKey() error {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return fmt.Errorf("emulator: %w", err)
-	}
-	cert, err := selfSigned(key, "tokend emulator token signing")
+	key, cert, err := selfSigned("tokend emulator token signing")
 	if err != nil {
 		return err
 	}
@@ -206,11 +202,7 @@ func (p *pki) makeSigningKey() error {
 // makeClientCert makes the fixture client certificate (RSA, self-signed,
 // as app registrations usually have).
 func (p *pki) makeClientCert() error {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return fmt.Errorf("emulator: %w", err)
-	}
-	cert, err := selfSigned(key, "tokend emulator client")
+	key, cert, err := selfSigned("tokend emulator client")
 	if err != nil {
 		return err
 	}
@@ -222,7 +214,12 @@ func (p *pki) makeClientCert() error {
 	return nil
 }
 
-func selfSigned(key *rsa.PrivateKey, cn string) (*x509.Certificate, error) {
+// selfSigned makes an RSA key and a self-signed certificate for it.
+func selfSigned(cn string) (*rsa.PrivateKey, *x509.Certificate, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, nil, fmt.Errorf("emulator: %w", err)
+	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(),
@@ -234,9 +231,10 @@ func selfSigned(key *rsa.PrivateKey, cn string) (*x509.Certificate, error) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
-		return nil, fmt.Errorf("emulator: %w", err)
+		return nil, nil, fmt.Errorf("emulator: %w", err)
 	}
-	return x509.ParseCertificate(der)
+	cert, err := x509.ParseCertificate(der)
+	return key, cert, err
 }
 
 // registeredCert is a client certificate registered for an app, indexed by

@@ -8,7 +8,7 @@ import (
 // Claims vouches only for tokens this emulator signed.
 func TestClaimsChecksTheSignature(t *testing.T) {
 	a, b := NewTest(t, Config{}), NewTest(t, Config{})
-	tok := post(t, a.Emulator, v2Token, clientCredentialsForm(DatabricksResource+"/.default")).str("access_token")
+	tok := post(t, a, v2Token, clientCredentialsForm(DatabricksResource+"/.default")).str("access_token")
 	c, err := a.Claims(tok)
 	if err != nil || c["aud"] != DatabricksResource {
 		t.Fatalf("own token: %v, %v", c, err)

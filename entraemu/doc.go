@@ -12,9 +12,9 @@
 // the test ends:
 //
 //	emu := entraemu.NewTest(t, entraemu.Config{})
-//	app, _ := confidential.New(emu.Authority, entraemu.ConfidentialClientID, cred,
-//		confidential.WithHTTPClient(emu.Client),      // trusts only the emulator's CA (emu.CAs)
-//		confidential.WithInstanceDiscovery(false))   // never ask login.microsoftonline.com
+//	app, _ := confidential.New(emu.Authority(), entraemu.ConfidentialClientID, cred,
+//		confidential.WithHTTPClient(emu.HTTPClient()), // trusts only the emulator's CA (emu.CertPool())
+//		confidential.WithInstanceDiscovery(false))    // never ask login.microsoftonline.com
 //
 // Elsewhere, [New] and [Emulator.Start] (see the Example). Give MSAL the
 // [Emulator.Authority] and an HTTP client trusting [Emulator.CertPool]

@@ -1,10 +1,5 @@
 package entraemu
 
-import (
-	"crypto/x509"
-	"net/http"
-)
-
 // TB is the part of testing.TB that NewTest uses.
 type TB interface {
 	Helper()
@@ -12,21 +7,10 @@ type TB interface {
 	Cleanup(func())
 }
 
-// Test is an emulator started for one test, with what a client of it
-// needs at hand.
-type Test struct {
-	*Emulator
-	// Authority is the authority to give MSAL (URL()+"/"+TenantID).
-	Authority string
-	// CAs holds only the emulator's CA.
-	CAs *x509.CertPool
-	// Client trusts only the emulator's CA.
-	Client *http.Client
-}
-
 // NewTest makes an emulator with cfg, starts it on a free loopback port and
-// closes it when the test ends; it fails the test if it cannot.
-func NewTest(t TB, cfg Config) *Test {
+// closes it when the test ends; it fails the test if it cannot. What a
+// client needs is at hand: Authority, CertPool, HTTPClient.
+func NewTest(t TB, cfg Config) *Emulator {
 	t.Helper()
 	e, err := New(cfg)
 	if err != nil {
@@ -36,5 +20,5 @@ func NewTest(t TB, cfg Config) *Test {
 		t.Fatalf("entraemu: %v", err)
 	}
 	t.Cleanup(func() { _ = e.Close() })
-	return &Test{Emulator: e, Authority: e.Authority(), CAs: e.CertPool(), Client: e.HTTPClient()}
+	return e
 }

@@ -159,17 +159,8 @@ func (w *Workspace) serveAccountConfig(rw http.ResponseWriter, r *http.Request) 
 // serveAccountUsers lists the account's users: the caller, once its token
 // passes.
 func (w *Workspace) serveAccountUsers(rw http.ResponseWriter, r *http.Request) {
-	w.mu.Lock()
-	w.calls++
-	w.mu.Unlock()
-	bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	c, ok := w.authenticate(rw, r)
 	if !ok {
-		scimError(rw, http.StatusUnauthorized, "Unable to load OAuth Config: no bearer token")
-		return
-	}
-	c, err := w.verify(bearer, DatabricksResource, "api://"+DatabricksResource)
-	if err != nil {
-		scimError(rw, http.StatusUnauthorized, "Invalid access token: "+err.Error())
 		return
 	}
 	name := c.UPN
@@ -201,18 +192,28 @@ func (w *Workspace) serveAuth(rw http.ResponseWriter, r *http.Request) {
 	http.Redirect(rw, r, strings.TrimRight(w.Authority, "/")+"/oauth2/authorize?"+q.Encode(), http.StatusFound)
 }
 
-func (w *Workspace) serveMe(rw http.ResponseWriter, r *http.Request) {
+// authenticate counts a call and checks its bearer token as a workspace
+// does; a token that does not pass gets the workspace's 401.
+func (w *Workspace) authenticate(rw http.ResponseWriter, r *http.Request) (*claims, bool) {
 	w.mu.Lock()
 	w.calls++
 	w.mu.Unlock()
 	bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
 		scimError(rw, http.StatusUnauthorized, "Unable to load OAuth Config: no bearer token")
-		return
+		return nil, false
 	}
 	c, err := w.verify(bearer, DatabricksResource, "api://"+DatabricksResource)
 	if err != nil {
 		scimError(rw, http.StatusUnauthorized, "Invalid access token: "+err.Error())
+		return nil, false
+	}
+	return c, true
+}
+
+func (w *Workspace) serveMe(rw http.ResponseWriter, r *http.Request) {
+	c, ok := w.authenticate(rw, r)
+	if !ok {
 		return
 	}
 	app := c.Idtyp == "app" || c.UPN == "" && c.PreferredUsername == ""

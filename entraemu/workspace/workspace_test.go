@@ -35,8 +35,8 @@ func appForm(clientID, secret, scope string) url.Values {
 }
 
 func TestWorkspace(t *testing.T) {
-	e := entraemu.NewTest(t, entraemu.Config{}).Emulator
-	other := entraemu.NewTest(t, entraemu.Config{}).Emulator
+	e := entraemu.NewTest(t, entraemu.Config{})
+	other := entraemu.NewTest(t, entraemu.Config{})
 	const rid = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Databricks/workspaces/w"
 	ws := &workspace.Workspace{Authority: e.Authority(), HTTPClient: e.HTTPClient(), ResourceID: rid, RequireAdminHeaders: true}
 	srv := httptest.NewServer(ws)
@@ -148,7 +148,7 @@ func TestHostMetadata(t *testing.T) {
 // host metadata of an account host, and its SCIM Users for a Databricks
 // token; no workspace API.
 func TestAccountConsole(t *testing.T) {
-	e := entraemu.NewTest(t, entraemu.Config{}).Emulator
+	e := entraemu.NewTest(t, entraemu.Config{})
 	const id = "0f0e0d0c-0b0a-4909-8807-060504030201"
 	srv := httptest.NewServer(&workspace.Workspace{Authority: e.Authority(), HTTPClient: e.HTTPClient(), AccountID: id})
 	t.Cleanup(srv.Close)

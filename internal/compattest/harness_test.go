@@ -89,14 +89,7 @@ func startTokend(t *testing.T, clk *clock.Fake) *tokend {
 	if clk != nil {
 		c = clk
 	}
-	em, err := entraemu.New(entraemu.Config{Clock: c})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := em.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { em.Close() })
+	em := entraemu.NewTest(t, entraemu.Config{Clock: c})
 	dir, err := os.MkdirTemp("", "tkc") // short: unix socket paths are limited
 	if err != nil {
 		t.Fatal(err)

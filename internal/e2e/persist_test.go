@@ -54,14 +54,7 @@ func numbered(n int, format string) []string {
 
 func newMachine(t *testing.T, storeBackend string) *machine {
 	t.Helper()
-	em, err := entraemu.New(entraemu.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := em.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { em.Close() })
+	em := entraemu.NewTest(t, entraemu.Config{})
 	dir := t.TempDir()
 	sockDir, err := os.MkdirTemp("", "tkd")
 	if err != nil {

@@ -42,15 +42,7 @@ func testAPI() entraemu.Resource {
 // (the tests play the browser without a person to fill in the page).
 func startEmulator(t *testing.T) *entraemu.Emulator {
 	t.Helper()
-	em, err := entraemu.New(entraemu.Config{InstantSignIn: true, Resources: []entraemu.Resource{testAPI()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := em.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { em.Close() })
-	return em
+	return entraemu.NewTest(t, entraemu.Config{InstantSignIn: true, Resources: []entraemu.Resource{testAPI()}})
 }
 
 func userProfile(em *entraemu.Emulator, f flow.Name) *config.Profile {
