@@ -20,6 +20,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/tokend/tokend/internal/atomicfile"
 )
 
 // Certificates are dated with the real clock, never Config.Clock: TLS
@@ -61,13 +63,13 @@ func newPKI(dir string) (*pki, error) {
 			if err != nil {
 				return nil, fmt.Errorf("emulator: %w", err)
 			}
-			if err := writeFileAtomic(filepath.Join(dir, "ca-key.pem"), pemBlock("PRIVATE KEY", keyDER), 0o600); err != nil {
+			if err := atomicfile.Write(filepath.Join(dir, "ca-key.pem"), pemBlock("PRIVATE KEY", keyDER), 0o600, nil); err != nil {
 				return nil, err
 			}
 		}
 	}
 	if dir != "" {
-		if err := writeFileAtomic(filepath.Join(dir, "ca.pem"), p.caPEM, 0o644); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, "ca.pem"), p.caPEM, 0o644, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -87,7 +89,7 @@ func newPKI(dir string) (*pki, error) {
 	}
 	if dir != "" {
 		both := append(append([]byte{}, p.clientCertPEM...), p.clientKeyPEM...)
-		if err := writeFileAtomic(filepath.Join(dir, "client.pem"), both, 0o600); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, "client.pem"), both, 0o600, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -317,25 +319,4 @@ func parseKeyPEM(data []byte) crypto.Signer {
 func samePublicKey(a, b crypto.PublicKey) bool {
 	ea, ok := a.(interface{ Equal(crypto.PublicKey) bool })
 	return ok && ea.Equal(b)
-}
-
-// writeFileAtomic writes data to path with mode perm, replacing any
-// existing file (and its permissions) atomically.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("emulator: %w", err)
-	}
-	tmp := f.Name()
-	_, werr := f.Write(data)
-	cerr := f.Close()
-	if err := errors.Join(werr, cerr, os.Chmod(tmp, perm)); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("emulator: writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("emulator: %w", err)
-	}
-	return nil
 }

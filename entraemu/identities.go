@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -253,22 +252,9 @@ func (e *Emulator) FederatedToken(subject, audience string, lifetime time.Durati
 	return signRS256(key, kid, claims)
 }
 
+// signRS256 signs claims as an RS256 JWT with key, naming kid.
 func signRS256(key *rsa.PrivateKey, kid string, claims map[string]any) (string, error) {
-	h, err := json.Marshal(map[string]any{"alg": "RS256", "kid": kid, "typ": "JWT"})
-	if err != nil {
-		return "", err
-	}
-	c, err := json.Marshal(claims)
-	if err != nil {
-		return "", err
-	}
-	signing := b64(h) + "." + b64(c)
-	sum := sha256.Sum256([]byte(signing))
-	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
-	if err != nil {
-		return "", err
-	}
-	return signing + "." + b64(sig), nil
+	return signJWT(key, map[string]any{"alg": "RS256", "kid": kid, "typ": "JWT"}, claims)
 }
 
 // verifyFederated checks a client assertion issued by another identity

@@ -19,9 +19,14 @@ import (
 	"time"
 )
 
-// signJWT signs claims as an RS256 JWT with the emulator's key and kid.
+// signJWT signs claims as an RS256 JWT with the emulator's key and kid
+// (x5t too, as Entra's tokens name it).
 func (p *pki) signJWT(claims map[string]any) (string, error) {
-	header := map[string]any{"typ": "JWT", "alg": "RS256", "kid": p.kid, "x5t": p.kid}
+	return signJWT(p.signKey, map[string]any{"typ": "JWT", "alg": "RS256", "kid": p.kid, "x5t": p.kid}, claims)
+}
+
+// signJWT signs claims under header (which says RS256) with key.
+func signJWT(key *rsa.PrivateKey, header, claims map[string]any) (string, error) {
 	h, err := json.Marshal(header)
 	if err != nil {
 		return "", err
@@ -32,7 +37,7 @@ func (p *pki) signJWT(claims map[string]any) (string, error) {
 	}
 	signing := b64(h) + "." + b64(c)
 	sum := sha256.Sum256([]byte(signing))
-	sig, err := rsa.SignPKCS1v15(rand.Reader, p.signKey, crypto.SHA256, sum[:])
+	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
 	if err != nil {
 		return "", err
 	}

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tokend/tokend/internal/atomicfile"
 )
 
 // keySource yields the 32-byte sealing key. create says whether a missing
@@ -274,7 +276,7 @@ func (s *Sealed) SetAside(_ context.Context, key string) (string, error) {
 	if err := os.Rename(from, to); err != nil {
 		return "", diskError("set aside", from, err)
 	}
-	if err := syncDir(s.dir); err != nil {
+	if err := atomicfile.SyncDir(s.dir); err != nil {
 		return "", diskError("sync", s.dir, err)
 	}
 	return to, nil
@@ -286,7 +288,7 @@ func (s *Sealed) remove(name string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return diskError("delete", path, err)
 	}
-	if err := syncDir(s.dir); err != nil {
+	if err := atomicfile.SyncDir(s.dir); err != nil {
 		return diskError("sync", s.dir, err)
 	}
 	return nil
@@ -326,7 +328,7 @@ func (s *Sealed) write(aead cipher.AEAD, key, name string, value []byte) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return diskError("replace", path, err)
 	}
-	if err := syncDir(s.dir); err != nil {
+	if err := atomicfile.SyncDir(s.dir); err != nil {
 		return diskError("sync", s.dir, err)
 	}
 	back, err := os.ReadFile(path)

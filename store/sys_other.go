@@ -8,8 +8,6 @@ import "io/fs"
 // keeps a second instance out.
 func lockDir(string) (func() error, error) { return func() error { return nil }, nil }
 
-func syncDir(string) error { return nil }
-
 // ownedByMe reports whether this user owns the file: a file in the user's own
 // secrets directory is taken to be the user's.
 func ownedByMe(fs.FileInfo) bool { return true }

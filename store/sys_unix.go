@@ -34,15 +34,6 @@ func lockDir(dir string) (func() error, error) {
 	return f.Close, nil
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
 // ownedByMe reports whether this user owns the file.
 func ownedByMe(fi fs.FileInfo) bool {
 	st, ok := fi.Sys().(*syscall.Stat_t)

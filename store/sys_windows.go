@@ -29,10 +29,6 @@ func lockDir(dir string) (func() error, error) {
 	return f.Close, nil
 }
 
-// syncDir does nothing: Windows has no fsync of a directory, and NTFS
-// journals the rename that replaces a sealed file.
-func syncDir(string) error { return nil }
-
 // ownedByMe reports whether this user owns the file: a file in the user's
 // own secrets directory (its DACL is the user's) is taken to be the user's.
 func ownedByMe(fs.FileInfo) bool { return true }

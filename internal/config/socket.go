@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+
+	"github.com/tokend/tokend/internal/atomicfile"
 )
 
 // The socket rule, one for the daemon and its clients: $TOKEND_SOCKET, else
@@ -126,18 +128,7 @@ func WriteSocketRecord(path string) error {
 	if err := os.MkdirAll(filepath.Dir(rec), 0o700); err != nil {
 		return fmt.Errorf("record the socket: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(rec), ".socket-*")
-	if err != nil {
-		return fmt.Errorf("record the socket: %w", err)
-	}
-	_, werr := tmp.WriteString(path + "\n")
-	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("record the socket: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), rec); err != nil {
-		os.Remove(tmp.Name())
+	if err := atomicfile.Write(rec, []byte(path+"\n"), 0o600, nil); err != nil {
 		return fmt.Errorf("record the socket: %w", err)
 	}
 	return nil

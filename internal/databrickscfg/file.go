@@ -7,8 +7,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/tokend/tokend/internal/atomicfile"
 )
 
 // EnvFile names the file instead of ~/.databrickscfg, as in the SDKs.
@@ -99,38 +100,7 @@ func checkFile(path string, fi fs.FileInfo) error {
 // and the directory synced. It refuses when the file changed since Load
 // (someone else edited it meanwhile), or became a link or another user's.
 func (l *Loaded) Write(f *File) error {
-	dir := filepath.Dir(l.Path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(l.Path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", l.Path, err)
-	}
-	name := tmp.Name()
-	defer os.Remove(name) // a no-op after the rename
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", l.Path, err)
-	}
-	if _, err := tmp.Write(f.Bytes()); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", l.Path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", l.Path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", l.Path, err)
-	}
-	if err := l.unchanged(); err != nil {
-		return err
-	}
-	if err := os.Rename(name, l.Path); err != nil {
-		return fmt.Errorf("replace %s: %w", l.Path, err)
-	}
-	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
+	return atomicfile.Write(l.Path, f.Bytes(), 0o600, l.unchanged)
 }
 
 // unchanged checks that the file is still what Load read.

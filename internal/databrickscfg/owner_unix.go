@@ -24,12 +24,3 @@ func checkOwner(path string, fi fs.FileInfo) error {
 	}
 	return fmt.Errorf("%s belongs to uid %s, not to you (uid %d): tokend writes only a file of your own; set %s to one", path, owner, os.Getuid(), EnvFile)
 }
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}

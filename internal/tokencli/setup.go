@@ -22,6 +22,7 @@ import (
 
 	"github.com/tokend/tokend/client"
 	"github.com/tokend/tokend/client/wire"
+	"github.com/tokend/tokend/internal/atomicfile"
 	"github.com/tokend/tokend/internal/cli"
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/flow"
@@ -375,44 +376,10 @@ func writeProfile(path, name, profile, store string) (written bool, err error) {
 	if fi, err := os.Stat(target); err == nil {
 		perm = fi.Mode().Perm()
 	}
-	if err := writeFileAtomic(target, next, perm); err != nil {
+	if err := atomicfile.Write(target, next, perm, nil); err != nil {
 		return false, fmt.Errorf("write %s: %w", path, err)
 	}
 	return true, nil
-}
-
-// writeFileAtomic replaces path with data: a temporary file in the same
-// directory, synced, renamed over it, the directory synced.
-func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after the rename: nothing
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil && runtime.GOOS != "windows" {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync() // not on every system (Windows): the rename is done anyway
-		d.Close()
-	}
-	return nil
 }
 
 // startDaemon starts `tokend serve` in the background, logging to a file
