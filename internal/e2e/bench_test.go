@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,14 +27,8 @@ func BenchmarkTokenGetProcess(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer func() { d.Process.Signal(os.Interrupt); d.Wait() }()
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if c, err := net.Dial("unix", filepath.Join(dir, "s.sock")); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatal("daemon did not start")
-		}
+	if err := waitServing(filepath.Join(dir, "s.sock"), 20*time.Second); err != nil {
+		b.Fatal(err)
 	}
 	token := filepath.Join(binDir, "token")
 	for b.Loop() {

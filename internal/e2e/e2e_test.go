@@ -7,6 +7,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -116,16 +117,32 @@ func scriptEnv(env *testscript.Env) error {
 
 // waitsock waits until the daemon answers on $TOKEND_SOCKET.
 func waitSock(ts *testscript.TestScript, neg bool, args []string) {
-	path := ts.Getenv("TOKEND_SOCKET")
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.Dial("unix", path); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := waitServing(ts.Getenv("TOKEND_SOCKET"), 30*time.Second); err != nil {
+		ts.Fatalf("%v", err)
 	}
-	ts.Fatalf("no daemon on %s after 30s", path)
+}
+
+// waitServing waits until the daemon at sock answers an HTTP request.
+// A socket that accepts a connection is not yet a daemon that serves:
+// tokend binds the socket first, then its TCP listeners, and serves on
+// all of them only after that, so a test that next calls the TCP port
+// must wait for an answer (that race failed CI once).
+func waitServing(sock string, timeout time.Duration) error {
+	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		},
+	}}
+	defer hc.CloseIdleConnections()
+	var err error
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		var resp *http.Response
+		if resp, err = hc.Get("http://tokend/v1/status"); err == nil {
+			resp.Body.Close()
+			return nil
+		}
+	}
+	return fmt.Errorf("no daemon serving on %s after %v: %v", sock, timeout, err)
 }
 
 // exits N prog args... runs prog and requires exit code N.

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -55,13 +54,9 @@ func (m *machine) startWith(args ...string) {
 		m.t.Fatal(err)
 	}
 	m.daemon = d
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if c, err := net.Dial("unix", m.sock); err == nil {
-			c.Close()
-			return
-		}
+	if err := waitServing(m.sock, 20*time.Second); err != nil {
+		m.t.Fatalf("daemon did not start: %v\n%s", err, m.logs.String())
 	}
-	m.t.Fatalf("daemon did not start:\n%s", m.logs.String())
 }
 
 // status is the owner's view of the daemon.
