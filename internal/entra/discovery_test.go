@@ -250,6 +250,37 @@ func TestDiscoveringFlow(t *testing.T) {
 			t.Errorf("%d discoveries (want 1); configured tenant %q (want it untouched)", ws.hits.Load(), p.Tenant)
 		}
 	})
+	// A user profile whose first refresh discovers the tenant (and builds
+	// the flow) while a device-code sign-in starts and the daemon's status
+	// asks whether the sign-in is saved: under -race, this failed when the
+	// flow's builder made the profile's cache.
+	t.Run("sign-in during the first refresh", func(t *testing.T) {
+		p := userProfile(em, "device-code")
+		p.Authority, p.DatabricksHost = em.URL(), em.URL()
+		src := newTestSource(t, em, p, store.NewMemory())
+		who := &person{em: em, errs: make(chan error, 1)}
+		var wg sync.WaitGroup
+		var tokErr, loginErr error
+		wg.Go(func() { _, tokErr = src.Token(testCtx(t, 30*time.Second), []string{config.DatabricksScope}) })
+		wg.Go(func() { _, loginErr = src.Login(testCtx(t, 30*time.Second), idp.LoginRequest{Interact: who.interact}) })
+		wg.Go(func() {
+			for range 100 {
+				if err := src.Unsaved(); err != nil {
+					t.Errorf("Unsaved = %v", err)
+				}
+			}
+		})
+		wg.Wait()
+		if loginErr != nil {
+			t.Fatalf("Login = %v", loginErr)
+		}
+		if tokErr != nil && !errors.Is(tokErr, idp.ErrLoginRequired) {
+			t.Fatalf("Token before the sign-in = %v, want a token or not signed in", tokErr)
+		}
+		if _, err := src.Token(testCtx(t, 30*time.Second), []string{config.DatabricksScope}); err != nil {
+			t.Fatalf("Token after the sign-in = %v", err)
+		}
+	})
 	t.Run("another cloud", func(t *testing.T) {
 		ws := newWorkspace(t, redirectTo("https://login.microsoftonline.us/"+tenantGUID+"/oauth2/authorize"))
 		p := &config.Profile{Name: "gov", Flow: "browser", ClientID: entraemu.PublicClientID, Cloud: "public",

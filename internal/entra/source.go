@@ -50,7 +50,7 @@ type Source struct {
 	opts    Options
 	flow    provider
 	mu      sync.Mutex // one MSAL call per profile at a time: one writer of refresh tokens
-	cache   *msalCache // the MSAL cache of flows that keep one (see newCache)
+	cache   *msalCache // the MSAL cache of the user flows, made by New (see storedCache)
 	corrupt error      // set when the stored cache could not be read; cleared by login
 }
 
@@ -110,6 +110,12 @@ func New(p *config.Profile, opts Options) (*Source, error) {
 		opts.HTTPClient = hc
 	}
 	s := &Source{profile: p, opts: opts}
+	if flow.Get(p.Flow).User {
+		// Made here, not by the flow's builder: a profile that discovers
+		// its tenant builds its flow on first use, while Login, Unsaved
+		// and Save may already be reading s.cache.
+		s.cache = s.storedCache()
+	}
 	build := builders[p.Flow]
 	if build == nil {
 		return nil, fmt.Errorf("profile %s: flow %q is not available in this build", p.Name, p.Flow)
@@ -265,16 +271,13 @@ func (s *Source) secret(ctx context.Context, k, how string) ([]byte, error) {
 	return v, nil
 }
 
-// newCache returns the profile's MSAL cache (one per Source), filled from the
-// store on first use and persisted back to it when the refresh token changes.
-// A stored cache that cannot be decrypted counts as "not signed in": the
-// profile needs a new login, which overwrites it.
-func (s *Source) newCache(_ context.Context) (*msalCache, error) {
-	if s.cache != nil {
-		return s.cache, nil
-	}
+// storedCache returns a new MSAL cache for the profile, filled from the
+// store on first use and persisted back to it when the refresh token
+// changes. A stored cache that cannot be decrypted counts as "not signed
+// in": the profile needs a new login, which overwrites it.
+func (s *Source) storedCache() *msalCache {
 	key := s.key(keyMSALCache)
-	s.cache = &msalCache{
+	return &msalCache{
 		load: func(ctx context.Context) ([]byte, error) {
 			blob, err := s.opts.Secrets.Get(ctx, key)
 			switch {
@@ -296,7 +299,6 @@ func (s *Source) newCache(_ context.Context) (*msalCache, error) {
 			s.opts.Logger.Error("could not save the new refresh token; tokend keeps it in memory and retries", "profile", s.profile.Name, "err", err)
 		},
 	}
-	return s.cache, nil
 }
 
 // instanceDiscovery is on only for Microsoft's own authority hosts: for any

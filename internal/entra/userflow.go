@@ -29,15 +29,11 @@ type userFlow struct {
 }
 
 func newUserFlow(s *Source) (*userFlow, error) {
-	c, err := s.newCache(context.Background())
+	app, err := s.publicClient(s.cache)
 	if err != nil {
 		return nil, err
 	}
-	app, err := s.publicClient(c)
-	if err != nil {
-		return nil, err
-	}
-	return &userFlow{s: s, cache: c, app: app}, nil
+	return &userFlow{s: s, cache: s.cache, app: app}, nil
 }
 
 // publicClient is an MSAL public client of the profile over c.
