@@ -72,7 +72,7 @@ func (f *certificateFlow) login(ctx context.Context, req idp.LoginRequest) (idp.
 	if len(req.Certificate) == 0 {
 		return idp.Token{}, fmt.Errorf("a certificate is required: `token login %s --certificate FILE` (PEM with the private key, or PFX with its password on stdin)", name)
 	}
-	blob, leaf, err := readCertificate(req.Certificate, req.CertificatePassword, time.Now())
+	blob, leaf, err := readCertificate(req.Certificate, req.CertificatePassword, f.s.opts.Clock.Now())
 	if err != nil {
 		return idp.Token{}, err
 	}
@@ -114,7 +114,7 @@ func (f *certificateFlow) token(ctx context.Context, scopes []string) (idp.Token
 	}
 	app, leaf := f.app, f.leaf
 	f.mu.Unlock()
-	if now := time.Now(); now.After(leaf.NotAfter) {
+	if f.s.opts.Clock.Now().After(leaf.NotAfter) {
 		return idp.Token{}, fmt.Errorf("the certificate of profile %s (%s, thumbprint %s) expired on %s: register a renewed certificate on the app and sign in with it: %w",
 			name, leaf.Subject.CommonName, thumbprint(leaf), leaf.NotAfter.UTC().Format(time.RFC3339), idp.ErrLoginRequired)
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/entraemu"
+	"github.com/tokend/tokend/internal/clock"
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/idp"
 	"github.com/tokend/tokend/store"
@@ -210,17 +211,26 @@ func TestCertificateFlow(t *testing.T) {
 
 	// The stored certificate expires: the next refresh says so and asks
 	// for a sign-in, without asking the identity provider.
-	soon, soonKey, err := em.IssueClientCertificate("short-lived", time.Now().Add(-time.Hour), time.Now().Add(2*time.Second))
+	// The daemon's clock, not the wall clock, says when.
+	soon, soonKey, err := em.IssueClientCertificate("short-lived", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := em.RegisterClientCertificate(entraemu.ConfidentialClientID, soon); err != nil {
 		t.Fatal(err)
 	}
+	clk := clock.NewFake(time.Now())
+	src, err = New(certProfile(em, false), Options{Secrets: st, HTTPClient: em.HTTPClient(), Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := src.Login(testCtx(t, 30*time.Second), idp.LoginRequest{Certificate: append(soon, soonKey...)}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Until(parseCert(t, soon).NotAfter) + 1100*time.Millisecond)
+	if _, err := src.Token(testCtx(t, 30*time.Second), []string{config.DatabricksScope}); err != nil {
+		t.Fatalf("before expiry: %v", err)
+	}
+	clk.Set(parseCert(t, soon).NotAfter.Add(time.Second))
 	em.ResetCounts()
 	_, err = src.Token(testCtx(t, 30*time.Second), []string{"api://expired/.default"})
 	if !errors.Is(err, idp.ErrLoginRequired) || !strings.Contains(err.Error(), "short-lived") || !strings.Contains(err.Error(), "expired on") {
