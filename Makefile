@@ -12,7 +12,7 @@ build:
 # D-Bus session, see scripts/with-keyring.sh), the Windows lane under Wine,
 # then short fuzz runs.
 test: vet cross
-	scripts/with-keyring.sh $(GO) test -race -count=1 ./...
+	scripts/with-keyring.sh $(GO) test -race -count=1 -timeout 30m ./...
 	$(MAKE) compat
 	$(MAKE) windows
 	$(MAKE) fuzz
@@ -20,7 +20,7 @@ test: vet cross
 # The real clients (azidentity, MSAL managed identity, client-go, git) live in
 # a test module of their own, so the product's go.mod stays lean.
 compat:
-	cd internal/compattest && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+	cd internal/compattest && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 30m ./...
 
 # The Windows lane: the packages with Windows code and the two binaries end
 # to end, built for Windows and run under Wine in a throwaway prefix

@@ -138,7 +138,9 @@ func TestWatchdog(t *testing.T) {
 			<-release
 		}
 	})
-	c.pingEvery, c.pingTimeout = 30*time.Millisecond, 50*time.Millisecond
+	// Pinged often while the person takes their time, each ping with room
+	// to answer (a 50 ms bound failed 1.5% of runs under -race and load).
+	c.pingEvery, c.pingTimeout = 30*time.Millisecond, 5*time.Second
 	ctx := context.Background()
 
 	r, err := c.SignIn(ctx, wire.LoginRequest{Profile: "p"}, func(wire.LoginEvent) {})
@@ -146,7 +148,11 @@ func TestWatchdog(t *testing.T) {
 		t.Fatalf("a slow person with a live daemon: %+v, %v", r, err)
 	}
 
+	// A daemon that stops answering pings: a client of its own with a
+	// short bound (c's watchdog may still be reading its fields).
 	stopped.Store(true)
+	c = New(c.Socket())
+	c.pingEvery, c.pingTimeout = 30*time.Millisecond, 50*time.Millisecond
 	var na *NotAnsweringError
 	if _, err := c.SignIn(ctx, wire.LoginRequest{Profile: "p"}, func(wire.LoginEvent) {}); !errors.As(err, &na) || na.PID != os.Getpid() {
 		t.Fatalf("sign-in with a stopped daemon: %v, want a NotAnsweringError", err)

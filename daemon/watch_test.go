@@ -114,7 +114,7 @@ func TestWatchRotation(t *testing.T) {
 		next := time.Unix(h.profileStatus("app").NextRefresh+1, 0)
 		start := time.Now()
 		h.clk.Set(next)
-		ev := s.next(t, time.Second)
+		ev := s.next(t, 10*time.Second)
 		lag := time.Since(start)
 		h.settle()
 		tok := h.get("/v1/token?profile=app").token(t)
@@ -132,13 +132,13 @@ func TestWatchRotation(t *testing.T) {
 	if r := h.post("/v1/logout", wire.LogoutRequest{Profile: "app"}); r.status != 204 {
 		t.Fatalf("logout: %d %s", r.status, r.body)
 	}
-	if ev := s.next(t, time.Second); ev.Type != wire.EventState || ev.State != wire.StateLoginRequired || ev.Profile != "app" {
+	if ev := s.next(t, 10*time.Second); ev.Type != wire.EventState || ev.State != wire.StateLoginRequired || ev.Profile != "app" {
 		t.Fatalf("after logout: %+v", ev)
 	}
 	if r := h.post("/v1/login", wire.LoginRequest{Profile: "app", ClientSecret: entraemu.ClientSecret}); r.status != 200 {
 		t.Fatalf("login: %d %s", r.status, r.body)
 	}
-	if ev := s.next(t, time.Second); ev.Type != wire.EventRotated || ev.State != wire.StateReady || ev.Account == "" {
+	if ev := s.next(t, 10*time.Second); ev.Type != wire.EventRotated || ev.State != wire.StateReady || ev.Account == "" {
 		t.Fatalf("after login: %+v", ev)
 	}
 	s.quiet(t, 50*time.Millisecond)
@@ -152,7 +152,7 @@ func TestWatchOutage(t *testing.T) {
 	s := watch(t, h.unix, "http://tokend/v1/watch?profile=app", nil)
 	h.em.FailNext(1_000_000, entraemu.Fault{Status: 503})
 	h.clk.Set(time.Unix(h.profileStatus("app").NextRefresh+1, 0))
-	ev := s.next(t, time.Second)
+	ev := s.next(t, 10*time.Second)
 	if ev.Type != wire.EventState || ev.State != wire.StateError || ev.Error == "" {
 		t.Fatalf("first failure: %+v", ev)
 	}
@@ -167,7 +167,7 @@ func TestWatchOutage(t *testing.T) {
 	s.quiet(t, 50*time.Millisecond)
 	h.em.FailNext(0, entraemu.Fault{})
 	h.clk.Advance(backoffMax)
-	if ev := s.next(t, time.Second); ev.Type != wire.EventRotated || ev.State != wire.StateReady {
+	if ev := s.next(t, 10*time.Second); ev.Type != wire.EventRotated || ev.State != wire.StateReady {
 		t.Fatalf("recovery: %+v", ev)
 	}
 }
@@ -181,7 +181,7 @@ func TestWatchSelection(t *testing.T) {
 	tcpApp := watch(t, h.http, "http://"+h.tcp+"/v1/watch", map[string]string{"Authorization": "Bearer " + app.Token})
 
 	h.get("/v1/token?profile=app") // a first token is a rotation
-	if ev := tcpApp.next(t, time.Second); ev.Profile != "app" || ev.Type != wire.EventRotated {
+	if ev := tcpApp.next(t, 10*time.Second); ev.Profile != "app" || ev.Type != wire.EventRotated {
 		t.Fatalf("TCP watcher: %+v", ev)
 	}
 	onlyUser.quiet(t, 50*time.Millisecond)
@@ -189,7 +189,7 @@ func TestWatchSelection(t *testing.T) {
 	if r.status != 200 {
 		t.Fatalf("login: %d %s", r.status, r.body)
 	}
-	if ev := onlyUser.next(t, time.Second); ev.Profile != "user" || ev.Account != entraemu.Username {
+	if ev := onlyUser.next(t, 10*time.Second); ev.Profile != "user" || ev.Account != entraemu.Username {
 		t.Fatalf("user watcher: %+v", ev)
 	}
 	tcpApp.quiet(t, 50*time.Millisecond)
@@ -242,7 +242,7 @@ func TestWatchOutlivesServerTimeouts(t *testing.T) {
 	s := watch(t, hc, "http://tokend/v1/watch", nil)
 	time.Sleep(400 * time.Millisecond)
 	h.get("/v1/token?profile=app")
-	if ev := s.next(t, time.Second); ev.Type != wire.EventRotated {
+	if ev := s.next(t, 10*time.Second); ev.Type != wire.EventRotated {
 		t.Fatalf("%+v", ev)
 	}
 }
@@ -283,11 +283,11 @@ func TestWatchEndsOnShutdown(t *testing.T) {
 	t.Logf("shutdown with an open stream took %v", time.Since(start))
 	select {
 	case <-s.ended:
-	case <-time.After(time.Second):
+	case <-time.After(5 * time.Second):
 		t.Fatal("stream still open after shutdown")
 	}
 	h.get("/v1/token?profile=app")
-	if ev := other.next(t, time.Second); ev.Type != wire.EventRotated {
+	if ev := other.next(t, 10*time.Second); ev.Type != wire.EventRotated {
 		t.Fatalf("stream of the other listener: %+v", ev)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -39,15 +40,21 @@ func dbxMachine(t *testing.T) (m *machine, port int, cfgFile string) {
 	return m, port, cfgFile
 }
 
-// freePort is a loopback port nobody listens on now.
+// freePort is a loopback port nobody listens on now, for a daemon that
+// starts later (and again after a restart). It is below every system's
+// ephemeral range (as tokend's default port is), so no outgoing
+// connection or port-0 listener takes it in between.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		port := 20000 + rand.IntN(12000)
+		if ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+			ln.Close()
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port in 20000-31999")
+	return 0
 }
 
 // A .databrickscfg as its user keeps it: profiles of other tools, comments,

@@ -253,7 +253,8 @@ func TestRotationOnFullDisk(t *testing.T) {
 		t.Errorf("%d redemptions while the newest refresh token was unsaved", n-redeemed)
 	}
 	free()
-	deadline := time.Now().Add(45 * time.Second) // the first retries back off 15 s, then 30 s
+	// The retries wait up to 15 s, then 30 s, then 60 s (full jitter).
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		var state string
 		for _, p := range m.status().Profiles {

@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -73,9 +74,10 @@ func TestScripts(t *testing.T) {
 		Dir:   "testdata",
 		Setup: scriptEnv,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitsock": waitSock,
-			"exits":    exits,
-			"jwt":      checkJWT,
+			"waitsock":  waitSock,
+			"waitmatch": waitMatch,
+			"exits":     exits,
+			"jwt":       checkJWT,
 		},
 	})
 }
@@ -143,6 +145,24 @@ func waitServing(sock string, timeout time.Duration) error {
 		}
 	}
 	return fmt.Errorf("no daemon serving on %s after %v: %v", sock, timeout, err)
+}
+
+// waitmatch FILE REGEXP waits until FILE (written by a background command)
+// matches REGEXP (multi-line, as grep's).
+func waitMatch(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: waitmatch FILE REGEXP")
+	}
+	re, err := regexp.Compile("(?m)" + args[1])
+	if err != nil {
+		ts.Fatalf("waitmatch: %v", err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if data, err := os.ReadFile(ts.MkAbs(args[0])); err == nil && re.Match(data) {
+			return
+		}
+	}
+	ts.Fatalf("%s does not match %s after 30s", args[0], args[1])
 }
 
 // exits N prog args... runs prog and requires exit code N.

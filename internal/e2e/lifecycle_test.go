@@ -14,7 +14,7 @@ import (
 	"github.com/tokend/tokend/entraemu"
 )
 
-// TestSIGTERMDrains: SIGTERM while 200 requests are in flight (each waiting
+// TestSIGTERMDrains: SIGTERM while 100 requests are in flight (each waiting
 // on a slow identity provider) lets every one of them finish.
 func TestSIGTERMDrains(t *testing.T) {
 	m := newMachine(t, "file")
@@ -23,7 +23,7 @@ func TestSIGTERMDrains(t *testing.T) {
 	m.em.FailNext(1000, entraemu.Fault{Delay: 300 * time.Millisecond})
 
 	c := client.New(m.sock)
-	const n = 200
+	const n = 100
 	m.api(numbered(n, "api://drain-%d")...)
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -34,7 +34,7 @@ func TestSIGTERMDrains(t *testing.T) {
 			errs <- err
 		})
 	}
-	// SIGTERM once all 200 wait on the identity provider.
+	// SIGTERM once all of them wait on the identity provider.
 	for deadline := time.Now().Add(10 * time.Second); m.em.Counts()["faulted"] < n; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("only %d requests reached the identity provider", m.em.Counts()["faulted"])

@@ -89,7 +89,10 @@ func readmeBlocks(text string) ([]docBlock, error) {
 }
 
 // lineRegexp turns one line of README output into a regular expression.
-var lineTokens = regexp.MustCompile(`…|[0-9]+|[ \t]+|[^…0-9 \t]+`)
+// A duration stands for any duration: a token's lifetime is random (60 to
+// 90 minutes), so "1h17m39s" may be "59m58s" in a run.
+var lineTokens = regexp.MustCompile(`…|(?:[0-9]+h)?(?:[0-9]+m)?[0-9]+s\b|[0-9]+|[ \t]+|[^…0-9 \t]+`)
+var durationToken = regexp.MustCompile(`^(?:[0-9]+h)?(?:[0-9]+m)?[0-9]+s$`)
 
 func lineRegexp(want string) *regexp.Regexp {
 	var b strings.Builder
@@ -98,6 +101,8 @@ func lineRegexp(want string) *regexp.Regexp {
 		switch {
 		case tok == "…":
 			b.WriteString(".*?")
+		case durationToken.MatchString(tok):
+			b.WriteString(`(?:[0-9]+h)?(?:[0-9]+m)?[0-9]+s`)
 		case tok[0] >= '0' && tok[0] <= '9':
 			b.WriteString(`[0-9]+`)
 		case tok[0] == ' ' || tok[0] == '\t':
@@ -172,7 +177,10 @@ func newDocEnv(t *testing.T) *docEnv {
 		}
 		d.env = append(d.env, kv)
 	}
-	d.env = append(d.env, "HOME="+d.home, "XDG_RUNTIME_DIR="+runtime, "PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	d.env = append(d.env, "HOME="+d.home, "XDG_RUNTIME_DIR="+runtime, "PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"),
+		// Not the fixed default port, which may be the user's own tokend's
+		// (README's outputs show it as a number, any port matches).
+		"TOKEND_HTTP=127.0.0.1:0")
 	return d
 }
 
@@ -514,4 +522,28 @@ func TestReadmeCatchesFalseExamples(t *testing.T) {
 			t.Fatal("a console block without a doctest mark was accepted")
 		}
 	})
+}
+
+// TestLineRegexp: README's example output stands for any run's: numbers,
+// durations (tokens live 60 to 90 minutes) and `…` vary, words do not.
+func TestLineRegexp(t *testing.T) {
+	const want = "demo       client-secret  ready  c0ffee00-1234  1h17m39s    37m33s        -"
+	for _, tc := range []struct {
+		got   string
+		match bool
+	}{
+		{"demo       client-secret  ready  c0ffee00-1234  1h17m39s    37m33s        -", true},
+		{"demo client-secret ready c0ffee00-9999 59m58s 29m1s -", true},
+		{"demo client-secret ready c0ffee00-1234 1h0m0s 45s -", true},
+		{"demo client-secret login_required c0ffee00-1234 1h17m39s 37m33s -", false},
+		{"demo client-secret ready c0ffee00-1234 1h17m39 37m33s -", false},
+		{"demo client-secret ready c0ffee00-1234 soon 37m33s -", false},
+	} {
+		if got := lineRegexp(want).MatchString(tc.got); got != tc.match {
+			t.Errorf("%q matches %q: %v, want %v", want, tc.got, got, tc.match)
+		}
+	}
+	if !lineRegexp("http 127.0.0.1:18653, store memory").MatchString("http 127.0.0.1:40123, store memory") {
+		t.Error("a port is a number")
+	}
 }

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -58,11 +61,24 @@ func stopDaemonAt(sock string) error {
 		return err
 	}
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if p.Signal(zeroSignal) != nil { // gone
+		if p.Signal(zeroSignal) != nil || zombie(cred.PID) { // gone
 			return nil
 		}
 	}
 	return fmt.Errorf("tokend (pid %d) still runs 30s after SIGTERM", cred.PID)
+}
+
+// zombie says whether pid has exited and waits to be reaped: a daemon that
+// `token setup` started in the background belongs to PID 1 once its parent
+// is gone, and a container's PID 1 may never reap it.
+func zombie(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)) // Linux only; elsewhere no
+	if err != nil {
+		return false
+	}
+	// pid (comm) state ...: comm may hold anything, even ')'.
+	i := strings.LastIndexByte(string(stat), ')')
+	return i > 0 && i+2 < len(stat) && stat[i+2] == 'Z'
 }
 
 // mode FILE OCTAL checks FILE's permission bits.
@@ -117,5 +133,30 @@ func stopStrayDaemon(sockDir string) {
 	sock := filepath.Join(sockDir, "tokend", "tokend.sock")
 	if _, err := os.Stat(sock); err == nil {
 		stopDaemonAt(sock)
+	}
+}
+
+// TestZombie: stopdaemon counts an exited, unreaped daemon as gone.
+func TestZombie(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("/proc/PID/stat is Linux's")
+	}
+	cmd := exec.Command("sh", "-c", "exit 0")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if zombie(os.Getpid()) {
+		t.Fatal("the test itself is a zombie")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !zombie(cmd.Process.Pid) {
+		if time.Now().After(deadline) {
+			t.Fatal("an exited child never showed as a zombie")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Wait()
+	if zombie(cmd.Process.Pid) {
+		t.Fatal("a reaped child is a zombie")
 	}
 }
