@@ -237,7 +237,7 @@ func (s *Server) token(ctx context.Context, p *profile, scopes []string) (idp.To
 		return idp.Token{}, s.apiErrorFor(p, health.err, sl)
 	}
 	p.waited.Add(1)
-	t, err := s.refresh(ctx, p, sl, false)
+	t, err := s.refresh(ctx, p, sl, false, nil)
 	if err == nil {
 		return p.serve(t, s.clock.Now()), nil
 	}
@@ -265,9 +265,19 @@ func (p *profile) needsLogin() error {
 // itself is detached from ctx: a caller that gives up does not cancel it for
 // the others. A refresh started by a request (not by the refresher) wakes the
 // refresher afterwards, so that it sees the new schedule.
-func (s *Server) refresh(ctx context.Context, p *profile, sl *slot, fromRefresher bool) (idp.Token, error) {
+//
+// With rejected (the SHA-256 of a token a server refused, see renew), no
+// refresh starts once the current token is another one: a refresh that
+// ended between the caller's look and this one replaced it already.
+func (s *Server) refresh(ctx context.Context, p *profile, sl *slot, fromRefresher bool, rejected []byte) (idp.Token, error) {
 	sl.mu.Lock()
 	c := sl.call
+	if c == nil && rejected != nil {
+		if cur := sl.cur.Load(); cur != nil && !hashOf(cur, rejected) {
+			sl.mu.Unlock()
+			return *cur, nil
+		}
+	}
 	if c == nil {
 		c = &call{done: make(chan struct{})}
 		sl.call = c
@@ -521,7 +531,7 @@ func (s *Server) RunRefresher(ctx context.Context) error {
 					wg.Go(func() { s.retrySave(ctx, d.p) })
 					continue
 				}
-				wg.Go(func() { _, _ = s.refresh(ctx, d.p, d.sl, true) })
+				wg.Go(func() { _, _ = s.refresh(ctx, d.p, d.sl, true, nil) })
 			}
 			wg.Wait()
 			continue

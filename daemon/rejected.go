@@ -55,11 +55,8 @@ func (s *Server) renew(ctx context.Context, p *profile, scopes []string, rejecte
 		return idp.Token{}, err
 	}
 	now := s.clock.Now()
-	if cur := sl.cur.Load(); rejected != nil && cur != nil {
-		h := sha256.Sum256([]byte(cur.AccessToken))
-		if subtle.ConstantTimeCompare(h[:], rejected) != 1 {
-			return s.token(ctx, p, scopes)
-		}
+	if cur := sl.cur.Load(); rejected != nil && cur != nil && !hashOf(cur, rejected) {
+		return s.token(ctx, p, scopes)
 	}
 	// The same circuit as s.token: while the slot backs off after
 	// temporary failures, the identity provider is not asked again.
@@ -67,9 +64,17 @@ func (s *Server) renew(ctx context.Context, p *profile, scopes []string, rejecte
 		return idp.Token{}, s.apiErrorFor(p, health.err, sl)
 	}
 	p.waited.Add(1)
-	t, err := s.refresh(ctx, p, sl, false)
+	// refresh looks again, under the slot's lock: a burst of reports of
+	// one token must not start a second refresh after the first ended.
+	t, err := s.refresh(ctx, p, sl, false, rejected)
 	if err != nil {
 		return idp.Token{}, err
 	}
 	return p.serve(t, s.clock.Now()), nil
+}
+
+// hashOf says whether sum is the SHA-256 of t's access token.
+func hashOf(t *idp.Token, sum []byte) bool {
+	h := sha256.Sum256([]byte(t.AccessToken))
+	return subtle.ConstantTimeCompare(h[:], sum) == 1
 }
