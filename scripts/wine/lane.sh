@@ -86,9 +86,10 @@ for p in "${packages[@]}"; do
     status=FAIL
     cat "$log"
   fi
-  p_=$(grep -c '^--- PASS' "$log" || true)
-  s_=$(grep -c '^--- SKIP' "$log" || true)
-  f_=$(grep -c '^--- FAIL' "$log" || true)
+  # Top-level tests only (a subtest's name has a '/'), wherever the line
+  # starts: Wine's own messages on stderr can land in front of one.
+  count() { { grep -Eo -- "--- $1: [^ /]+ \\(" "$log" || true; } | wc -l; }
+  p_=$(count PASS) s_=$(count SKIP) f_=$(count FAIL)
   passed=$((passed + p_)) skipped=$((skipped + s_)) failed=$((failed + f_))
   printf '%-4s %-22s %3d passed, %d skipped (windows/amd64 under Wine)\n' "$status" "$pkg" "$p_" "$s_"
   grep -B1 '^--- SKIP' "$log" | grep -v '^--' | sed 's/^ */     skip: /' || true
