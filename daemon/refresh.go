@@ -218,11 +218,12 @@ func (s *Server) token(ctx context.Context, p *profile, scopes []string) (idp.To
 	}
 	now := s.clock.Now()
 	health := sl.health(now)
-	if t := sl.cur.Load(); servable(t, now, health.failing) {
+	cur := sl.cur.Load()
+	if servable(cur, now, health.failing) {
 		if health.overdue {
 			s.nudge() // e.g. just after resume: refresh in the background
 		}
-		return p.serve(*t, now), nil
+		return p.serve(*cur, now), nil
 	}
 	if err := p.needsLogin(); err != nil {
 		return idp.Token{}, s.apiErrorFor(p, err, sl)
@@ -237,7 +238,7 @@ func (s *Server) token(ctx context.Context, p *profile, scopes []string) (idp.To
 		return idp.Token{}, s.apiErrorFor(p, health.err, sl)
 	}
 	p.waited.Add(1)
-	t, err := s.refresh(ctx, p, sl, false, nil)
+	t, err := s.refresh(ctx, p, sl, false, cur)
 	if err == nil {
 		return p.serve(t, s.clock.Now()), nil
 	}
@@ -266,14 +267,16 @@ func (p *profile) needsLogin() error {
 // the others. A refresh started by a request (not by the refresher) wakes the
 // refresher afterwards, so that it sees the new schedule.
 //
-// With rejected (the SHA-256 of a token a server refused, see renew), no
-// refresh starts once the current token is another one: a refresh that
-// ended between the caller's look and this one replaced it already.
-func (s *Server) refresh(ctx context.Context, p *profile, sl *slot, fromRefresher bool, rejected []byte) (idp.Token, error) {
+// A request passes the token it found wanting (seen; nil if none). If the
+// slot's token is another one now, a refresh ended between that look and
+// this one: its token is the answer, and no second refresh starts (a burst
+// of callers costs one request to the identity provider, however they
+// interleave with it).
+func (s *Server) refresh(ctx context.Context, p *profile, sl *slot, fromRefresher bool, seen *idp.Token) (idp.Token, error) {
 	sl.mu.Lock()
 	c := sl.call
-	if c == nil && rejected != nil {
-		if cur := sl.cur.Load(); cur != nil && !hashOf(cur, rejected) {
+	if c == nil && !fromRefresher {
+		if cur := sl.cur.Load(); cur != nil && cur != seen {
 			sl.mu.Unlock()
 			return *cur, nil
 		}

@@ -55,7 +55,8 @@ func (s *Server) renew(ctx context.Context, p *profile, scopes []string, rejecte
 		return idp.Token{}, err
 	}
 	now := s.clock.Now()
-	if cur := sl.cur.Load(); rejected != nil && cur != nil && !hashOf(cur, rejected) {
+	cur := sl.cur.Load()
+	if rejected != nil && cur != nil && !hashOf(cur, rejected) {
 		return s.token(ctx, p, scopes)
 	}
 	// The same circuit as s.token: while the slot backs off after
@@ -66,7 +67,7 @@ func (s *Server) renew(ctx context.Context, p *profile, scopes []string, rejecte
 	p.waited.Add(1)
 	// refresh looks again, under the slot's lock: a burst of reports of
 	// one token must not start a second refresh after the first ended.
-	t, err := s.refresh(ctx, p, sl, false, rejected)
+	t, err := s.refresh(ctx, p, sl, false, cur)
 	if err != nil {
 		return idp.Token{}, err
 	}
