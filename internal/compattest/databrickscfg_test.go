@@ -14,6 +14,7 @@ import (
 	"gopkg.in/ini.v1"
 
 	"github.com/tokend/tokend/internal/databrickscfg"
+	"github.com/tokend/tokend/internal/emutest"
 )
 
 // loadLikeSDK reads a Databricks config file exactly as the Databricks SDK
@@ -51,28 +52,6 @@ func profileLikeSDK(t *testing.T, f *ini.File, name string) map[string]string {
 	return kv
 }
 
-// A file as its user keeps it, which both go-ini and Python's configparser
-// read: comments, DEFAULT, a '#' inside a value, an inline comment, a
-// continued value, the CLI's own settings.
-const userFile = `; profiles of the Databricks CLI
-[DEFAULT]
-host = https://adb-0.0.azuredatabricks.net
-
-# prod, through the CLI's OAuth
-[prod]
-host      = https://adb-2.2.azuredatabricks.net
-auth_type = databricks-cli
-cluster_id = 0123-\
-  456789-abc
-
-[pat]
-host = https://adb-3.3.azuredatabricks.net
-token = dapi0123#456 ; a personal access token
-
-[__settings__]
-default_profile = prod
-`
-
 // TestDatabricksCfgWithTheSDKsReader: `token databricks configure` writes
 // profiles that the Databricks SDK for Go's reader (gopkg.in/ini.v1, its
 // options, DATABRICKS_CONFIG_FILE) reads as written, leaves every other
@@ -83,7 +62,7 @@ func TestDatabricksCfgWithTheSDKsReader(t *testing.T) {
 	d := startTokend(t, nil)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "dbx.cfg")
-	if err := os.WriteFile(cfg, []byte(userFile), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(emutest.UserDatabricksCfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("DATABRICKS_CONFIG_FILE", cfg)
@@ -105,7 +84,7 @@ func TestDatabricksCfgWithTheSDKsReader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(string(data), userFile) {
+	if !strings.HasPrefix(string(data), emutest.UserDatabricksCfg) {
 		t.Fatalf("the user's part of the file changed:\n%s", data)
 	}
 	f, path := loadLikeSDK(t)
@@ -160,8 +139,8 @@ print(json.dumps({s: dict(c[s]) for s in ("app", "app-account")}))`, cfg).Combin
 
 	run("databricks", "remove", "app")
 	run("databricks", "remove", "app-account")
-	if data, _ := os.ReadFile(cfg); string(data) != userFile {
-		t.Fatalf("after remove:\n%q\nwant\n%q", data, userFile)
+	if data, _ := os.ReadFile(cfg); string(data) != emutest.UserDatabricksCfg {
+		t.Fatalf("after remove:\n%q\nwant\n%q", data, emutest.UserDatabricksCfg)
 	}
 }
 
@@ -175,7 +154,7 @@ func TestDatabricksCfgParserAgainstGoINI(t *testing.T) {
 }
 
 var iniCorpus = []string{
-	userFile,
+	emutest.UserDatabricksCfg,
 	"; keys before any section are DEFAULT's\nhost = x\n[a]\nnotes = \"\"\"two\nlines\"\"\"\n",
 	"",
 	"host = x",

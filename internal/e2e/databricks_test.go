@@ -21,6 +21,7 @@ import (
 	"github.com/tokend/tokend/client/wire"
 	"github.com/tokend/tokend/entraemu"
 	"github.com/tokend/tokend/internal/databrickscfg"
+	"github.com/tokend/tokend/internal/emutest"
 )
 
 const (
@@ -56,24 +57,6 @@ func freePort(t *testing.T) int {
 	t.Fatal("no free port in 20000-31999")
 	return 0
 }
-
-// A .databrickscfg as its user keeps it: profiles of other tools, comments,
-// a value with '#', a continued value.
-const userDatabricksCfg = `; my Databricks profiles
-[DEFAULT]
-host = https://adb-0.0.azuredatabricks.net
-
-# prod, through the CLI's OAuth
-[prod]
-host      = https://adb-2.2.azuredatabricks.net
-auth_type = databricks-cli
-cluster_id = 0123-\
-  456789-abc
-
-[pat]
-host = https://adb-3.3.azuredatabricks.net
-token = dapi0123#456 ; a personal access token
-`
 
 // envVars reads `token env --shell sh` output.
 func envVars(t *testing.T, out string) map[string]string {
@@ -148,7 +131,7 @@ func iat(t *testing.T, jwt string) time.Time {
 // byte for byte.
 func TestRestartKeepsEndpoints(t *testing.T) {
 	m, port, cfgFile := dbxMachine(t)
-	if err := os.WriteFile(cfgFile, []byte(userDatabricksCfg), 0o644); err != nil {
+	if err := os.WriteFile(cfgFile, []byte(emutest.UserDatabricksCfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	m.start()
@@ -167,7 +150,7 @@ func TestRestartKeepsEndpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(string(data), userDatabricksCfg) {
+	if !strings.HasPrefix(string(data), emutest.UserDatabricksCfg) {
 		t.Fatalf("the user's profiles changed:\n%s", data)
 	}
 	if fi, _ := os.Stat(cfgFile); fi.Mode().Perm() != 0o600 {
@@ -268,8 +251,8 @@ func TestRestartKeepsEndpoints(t *testing.T) {
 		t.Fatalf("a removed profile's URL: HTTP %d, want 401", code)
 	}
 	m.mustToken("", "databricks", "remove", "app-account")
-	if data, _ := os.ReadFile(cfgFile); string(data) != userDatabricksCfg {
-		t.Fatalf("after remove:\n%q\nwant\n%q", data, userDatabricksCfg)
+	if data, _ := os.ReadFile(cfgFile); string(data) != emutest.UserDatabricksCfg {
+		t.Fatalf("after remove:\n%q\nwant\n%q", data, emutest.UserDatabricksCfg)
 	}
 	m.stop()
 	for _, s := range append(m.em.Issued(), vars["IDENTITY_HEADER"], ws["metadata_service_url"], acct["metadata_service_url"]) {
@@ -368,34 +351,34 @@ func TestDatabricksConfigureRefusals(t *testing.T) {
 			"profile [app] in " + cfgFile + " signs in another way (token): tokend leaves it alone; name another profile (--section)"},
 		{"a profile twice", "[app]\ncluster_id = a\n[x]\nk = v\n[app]\ncluster_id = b\n", []string{"databricks", "configure", "app"}, "[app] section appears more than once (lines 1 and 5)"},
 		{"the CLI's settings", "", []string{"databricks", "configure", "app", "--section", "__settings__"}, "__settings__ is reserved by the Databricks CLI"},
-		{"remove a profile of another tool", userDatabricksCfg, []string{"databricks", "remove", "pat"}, "profile [pat] in " + cfgFile + " signs in another way (token)"},
-		{"remove a profile that is not there", userDatabricksCfg, []string{"databricks", "remove", "nope"}, "no profile [nope] in " + cfgFile},
+		{"remove a profile of another tool", emutest.UserDatabricksCfg, []string{"databricks", "remove", "pat"}, "profile [pat] in " + cfgFile + " signs in another way (token)"},
+		{"remove a profile that is not there", emutest.UserDatabricksCfg, []string{"databricks", "remove", "nope"}, "no profile [nope] in " + cfgFile},
 	} {
 		os.WriteFile(cfgFile, []byte(tc.content), 0o600)
 		check(tc.name, []byte(tc.content), tc.args, 1, tc.want)
 	}
-	os.WriteFile(cfgFile, []byte(userDatabricksCfg), 0o600)
-	check("unknown tokend profile", []byte(userDatabricksCfg), []string{"databricks", "configure", "nope"}, 1, `no profile "nope" in tokend's config`)
-	check("a profile without Databricks hosts", []byte(userDatabricksCfg), []string{"databricks", "configure", "user"}, 1, "profile user has no Databricks host: set databricks_host")
-	check("a host not of the profile", []byte(userDatabricksCfg), []string{"databricks", "configure", "app", "--host", "https://adb-9.9.azuredatabricks.net"}, 1, "https://adb-9.9.azuredatabricks.net is not one of profile app's Databricks hosts")
+	os.WriteFile(cfgFile, []byte(emutest.UserDatabricksCfg), 0o600)
+	check("unknown tokend profile", []byte(emutest.UserDatabricksCfg), []string{"databricks", "configure", "nope"}, 1, `no profile "nope" in tokend's config`)
+	check("a profile without Databricks hosts", []byte(emutest.UserDatabricksCfg), []string{"databricks", "configure", "user"}, 1, "profile user has no Databricks host: set databricks_host")
+	check("a host not of the profile", []byte(emutest.UserDatabricksCfg), []string{"databricks", "configure", "app", "--host", "https://adb-9.9.azuredatabricks.net"}, 1, "https://adb-9.9.azuredatabricks.net is not one of profile app's Databricks hosts")
 	check("unknown capability", nil, []string{"capabilities", "revoke", "0123456789abcdef"}, 1, `no capability "0123456789abcdef": it expired, was revoked, or never existed (`+"`token capabilities list`")
 	check("usage", nil, []string{"databricks", "configure"}, 2, "name a profile\nsee `token databricks configure --help`")
 
 	if runtime.GOOS != "windows" {
 		target := filepath.Join(dir, "real.cfg")
-		os.WriteFile(target, []byte(userDatabricksCfg), 0o600)
+		os.WriteFile(target, []byte(emutest.UserDatabricksCfg), 0o600)
 		os.Remove(cfgFile)
 		os.Symlink(target, cfgFile)
 		check("a symbolic link", nil, []string{"databricks", "configure", "app"}, 1, cfgFile+" is a symbolic link (to "+target+"): tokend does not write through links")
-		if b, _ := os.ReadFile(target); string(b) != userDatabricksCfg {
+		if b, _ := os.ReadFile(target); string(b) != emutest.UserDatabricksCfg {
 			t.Error("the link's target changed")
 		}
 		os.Remove(cfgFile)
 	}
 	if os.Getuid() == 0 {
-		os.WriteFile(cfgFile, []byte(userDatabricksCfg), 0o644)
+		os.WriteFile(cfgFile, []byte(emutest.UserDatabricksCfg), 0o644)
 		os.Chown(cfgFile, 65534, 65534)
-		check("another user's file", []byte(userDatabricksCfg), []string{"databricks", "configure", "app"}, 1, "belongs to uid 65534")
+		check("another user's file", []byte(emutest.UserDatabricksCfg), []string{"databricks", "configure", "app"}, 1, "belongs to uid 65534")
 		os.Remove(cfgFile)
 	}
 

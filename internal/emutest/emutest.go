@@ -58,3 +58,27 @@ func ClientID(f flow.Name) string {
 	}
 	return entraemu.PublicClientID
 }
+
+// UserDatabricksCfg is a ~/.databrickscfg as its user keeps it, which
+// go-ini, Python's configparser and tokend's reader all read: comments,
+// DEFAULT, profiles of other tools, a '#' inside a value, an inline
+// comment, a continued value, the CLI's own settings. Tests check that
+// tokend's writes leave all of it as it was.
+const UserDatabricksCfg = `; profiles of the Databricks CLI
+[DEFAULT]
+host = https://adb-0.0.azuredatabricks.net
+
+# prod, through the CLI's OAuth
+[prod]
+host      = https://adb-2.2.azuredatabricks.net
+auth_type = databricks-cli
+cluster_id = 0123-\
+  456789-abc
+
+[pat]
+host = https://adb-3.3.azuredatabricks.net
+token = dapi0123#456 ; a personal access token
+
+[__settings__]
+default_profile = prod
+`
