@@ -117,16 +117,11 @@ func Configure(ctx context.Context, d Daemon, o Options) (*Result, error) {
 	if section == "" {
 		section = ps.Name
 	}
-	path := o.Path
-	if path == "" {
-		if path, err = databrickscfg.Path(); err != nil {
-			return nil, err
-		}
-	}
-	l, err := databrickscfg.Load(path)
+	l, err := load(o.Path)
 	if err != nil {
 		return nil, err
 	}
+	path := l.Path
 	old, err := ownSection(l, section)
 	if err != nil {
 		return nil, err
@@ -184,16 +179,11 @@ type Removed struct {
 // the section. A section of someone else's, or one missing, is an error; so
 // is a daemon that cannot be asked (the file then stays as it was).
 func Remove(ctx context.Context, d Daemon, section, path string) (*Removed, error) {
-	var err error
-	if path == "" {
-		if path, err = databrickscfg.Path(); err != nil {
-			return nil, err
-		}
-	}
-	l, err := databrickscfg.Load(path)
+	l, err := load(path)
 	if err != nil {
 		return nil, err
 	}
+	path = l.Path
 	if _, ok := l.File.Section(section); !ok {
 		return nil, fmt.Errorf("no profile [%s] in %s", section, path)
 	}
@@ -240,6 +230,17 @@ func CapabilityID(msURL string) string {
 		return ""
 	}
 	return m[1]
+}
+
+// load reads the file at path, or at databrickscfg.Path() when path is "".
+func load(path string) (*databrickscfg.Loaded, error) {
+	if path == "" {
+		var err error
+		if path, err = databrickscfg.Path(); err != nil {
+			return nil, err
+		}
+	}
+	return databrickscfg.Load(path)
 }
 
 // ownSection returns the capability id of the section Configure wrote
