@@ -707,3 +707,35 @@ func TestRestartADayLater(t *testing.T) {
 		}
 	}
 }
+
+// TestRefreshAfterAnother: a caller that found a token wanting, and asks
+// for a refresh only after another caller's refresh has ended, is answered
+// with that refresh's token and starts none (the interleaving behind a
+// rare second request in TestFanIn and TestRefreshRejected, made certain).
+func TestRefreshAfterAnother(t *testing.T) {
+	h := newHarness(t, harnessOpts{noRefresher: true})
+	h.get("/v1/token?profile=app")
+	p := h.srv.profile("app")
+	sl, err := h.srv.slotFor(p, p.cfg.Scopes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := sl.cur.Load() // what the late caller found wanting
+	h.clk.Advance(2 * time.Hour)
+	h.em.ResetCounts()
+	fresh := h.get("/v1/token?profile=app").token(t) // the other caller's refresh
+	if n := h.em.Counts()["client_credentials"]; n != 1 {
+		t.Fatalf("%d token requests for the first caller, want 1", n)
+	}
+	got, err := h.srv.refresh(t.Context(), p, sl, false, seen)
+	if err != nil || got.AccessToken != fresh.AccessToken {
+		t.Fatalf("late caller: %v, %v; want the token of the refresh that ended", got.AccessToken == fresh.AccessToken, err)
+	}
+	if n := h.em.Counts()["client_credentials"]; n != 1 {
+		t.Fatalf("the late caller started a second refresh (%d token requests)", n)
+	}
+	// A caller that saw the current token still gets a new one.
+	if got, err := h.srv.refresh(t.Context(), p, sl, false, sl.cur.Load()); err != nil || got.AccessToken == fresh.AccessToken {
+		t.Fatalf("a caller of the current token: same token %v, %v", got.AccessToken == fresh.AccessToken, err)
+	}
+}
